@@ -1,0 +1,37 @@
+"""One error type for everything a user can get wrong or lack.
+
+Every user-facing failure is a :class:`VbgError` that carries *what* failed and *how to fix it*.
+The CLI prints ``error: <what> — <fix>`` on one line and exits with the error's code; the GUI shows
+the same text.  Exit codes: 2 = bad input (a file, an option), 3 = a device is unavailable
+(camera, virtual camera, GPU provider).
+"""
+from __future__ import annotations
+
+EXIT_BAD_INPUT = 2
+EXIT_DEVICE_UNAVAILABLE = 3
+
+
+class VbgError(Exception):
+    """A failure the user can act on."""
+
+    exit_code: int = EXIT_BAD_INPUT
+
+    def __init__(self, what: str, fix: str = "") -> None:
+        self.what = what.rstrip(". ")
+        self.fix = fix.rstrip(". ")
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        return f"{self.what}. {self.fix}." if self.fix else f"{self.what}."
+
+
+class BadInput(VbgError):
+    """A file, option or frame the user supplied is unusable (exit code 2)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class DeviceUnavailable(VbgError):
+    """A camera, virtual camera or accelerator cannot be used (exit code 3)."""
+
+    exit_code = EXIT_DEVICE_UNAVAILABLE

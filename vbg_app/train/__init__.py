@@ -1,0 +1,1 @@
+"""Training and export of ConnectNet (PyTorch). The app never imports this package."""
