@@ -22,7 +22,9 @@ class VbgError(Exception):
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
-        return f"{self.what}. {self.fix}." if self.fix else f"{self.what}."
+        if not self.fix:
+            return f"{self.what}."
+        return f"{self.what}. {self.fix[0].upper()}{self.fix[1:]}."
 
 
 class BadInput(VbgError):

@@ -1,0 +1,25 @@
+"""Segmentation engines behind one interface: ``segment(frame_bgr) -> prob (h, w) float32``.
+
+``create_segmenter("connectnet" | "mediapipe", model=None, provider="auto", threads=0)``.
+"""
+from __future__ import annotations
+
+from vbg_app import resources
+from vbg_app.errors import BadInput
+
+ENGINES = ("connectnet", "mediapipe")
+
+
+def create_segmenter(engine: str = "connectnet", model: str | None = None, provider: str = "auto",
+                     threads: int = 0, strict: bool = False):
+    if engine == "connectnet":
+        from vbg_app.engines.onnx_engine import OnnxSegmenter
+        return OnnxSegmenter(model or resources.model_path(resources.DEFAULT_MODEL), provider=provider,
+                             threads=threads, strict=strict)
+    if engine == "mediapipe":
+        from vbg_app.engines.mediapipe_engine import MediaPipeSegmenter
+        if provider not in ("auto", "cpu"):
+            raise BadInput(f"the mediapipe engine runs on the CPU only (asked for {provider})",
+                           "use --provider auto or cpu with --engine mediapipe")
+        return MediaPipeSegmenter(model)
+    raise BadInput(f"unknown engine {engine!r}", f"use one of {', '.join(ENGINES)}")

@@ -1,0 +1,236 @@
+"""ONNX Runtime segmenter: runs any model that carries the ``vbg.*`` metadata (see ``meta.py``).
+
+Example::
+
+    from vbg_app.engines.onnx_engine import OnnxSegmenter
+    seg = OnnxSegmenter("models/connectnet.onnx", provider="auto", threads=2)
+    prob = seg.segment(frame_bgr)      # (224, 398) float32, 1 = person
+    print(seg.provider)                # the provider that really runs, e.g. "cpu" or "cuda"
+
+Provider choice ``auto|cpu|cuda|tensorrt|directml|coreml|openvino``. onnxruntime silently falls back to
+the CPU when a GPU provider cannot load (missing CUDA/cuDNN libraries, say), so after creating the session
+we read ``session.get_providers()`` to learn which provider actually took, and say so in ``provider`` and
+``fallback_reason``. A GPU provider that fails while running frames is dropped once for the CPU, never
+retried in a loop.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vbg_app.engines.meta import ModelMeta, parse_meta
+from vbg_app.errors import BadInput, DeviceUnavailable
+
+log = logging.getLogger(__name__)
+
+# short name -> onnxruntime provider name
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+}
+SHORT_NAMES = {v: k for k, v in PROVIDERS.items()}
+# what `auto` tries, best first. TensorRT is left out: it compiles an engine for minutes on first use,
+# which a user starting a meeting would take for a hang; ask for it with --provider tensorrt.
+AUTO_ORDER = ("cuda", "directml", "coreml", "openvino")
+
+INSTALL_HINT = {
+    "cuda": "install the GPU build: pip uninstall onnxruntime && pip install 'vbg[gpu]' (needs an NVIDIA driver, "
+    "CUDA 12 and cuDNN 9 libraries)",
+    "tensorrt": "install onnxruntime-gpu and NVIDIA TensorRT libraries (pip install 'vbg[gpu]' tensorrt)",
+    "directml": "on Windows: pip uninstall onnxruntime && pip install onnxruntime-directml",
+    "coreml": "on macOS the standard onnxruntime wheel has CoreML: pip install 'vbg[cpu]'",
+    "openvino": "pip uninstall onnxruntime && pip install onnxruntime-openvino",
+    "cpu": "reinstall onnxruntime: pip install 'vbg[cpu]'",
+}
+
+
+def _ort():
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise BadInput("onnxruntime is not installed",
+                       "install it with: pip install 'vbg[cpu]' (or 'vbg[gpu]' for NVIDIA GPUs)") from None
+    return ort
+
+
+def available_providers() -> list[str]:
+    """Short names of the providers this onnxruntime build offers (offered is not the same as usable)."""
+    return [SHORT_NAMES[p] for p in _ort().get_available_providers() if p in SHORT_NAMES]
+
+
+def _provider_list(provider: str) -> list[str]:
+    if provider not in ("auto", *PROVIDERS):
+        raise BadInput(f"unknown provider {provider!r}", f"use one of auto, {', '.join(PROVIDERS)}")
+    offered = available_providers()
+    if provider == "auto":
+        wanted = [p for p in AUTO_ORDER if p in offered]
+    elif provider != "cpu" and provider not in offered:
+        raise DeviceUnavailable(f"the {provider} provider is not in this onnxruntime build "
+                                f"(it has: {', '.join(offered) or 'none'})", INSTALL_HINT[provider])
+    else:
+        wanted = [provider] if provider != "cpu" else []
+    return [PROVIDERS[p] for p in wanted] + ["CPUExecutionProvider"]
+
+
+class OnnxSegmenter:
+    """Person segmentation with an ONNX model described by ``vbg.*`` metadata.
+
+    Args:
+        model_path: an ``.onnx`` file carrying the vbg metadata (``models/connectnet.onnx``).
+        provider: ``auto`` (best installed accelerator, else CPU) or one of ``PROVIDERS``.
+        threads: intra-op threads for the CPU provider; 0 = onnxruntime's default (all cores).
+        strict: raise :class:`DeviceUnavailable` instead of falling back to the CPU when the requested
+            accelerator does not take.
+    """
+
+    name = "connectnet"
+
+    def __init__(self, model_path: str | os.PathLike, provider: str = "auto", threads: int = 0,
+                 strict: bool = False) -> None:
+        path = Path(model_path)
+        if not path.is_file():
+            raise BadInput(f"model file {path} not found", "check the path, or leave out --model to use the shipped "
+                           "models/connectnet.onnx")
+        if threads < 0:
+            raise BadInput(f"thread count {threads} is negative", "use 0 (all cores) or a positive number")
+        self.path = path
+        self.requested = provider
+        self.threads = threads
+        self.fallback_reason = ""
+        ort = _ort()
+        providers = _provider_list(provider)
+        self._session = self._create(ort, providers)
+        self.meta: ModelMeta = parse_meta(self._session.get_modelmeta().custom_metadata_map, where=str(path))
+        self._check_io()
+        took = self._session.get_providers()[0]
+        if providers[0] != "CPUExecutionProvider" and took != providers[0]:
+            self.fallback_reason = self.fallback_reason or (f"{SHORT_NAMES.get(providers[0], providers[0])} did not load in onnxruntime "
+                                    f"and it fell back to {SHORT_NAMES.get(took, took)}")
+            if strict:
+                raise DeviceUnavailable(self.fallback_reason, INSTALL_HINT.get(provider, INSTALL_HINT["cuda"]))
+            if provider != "auto":
+                log.warning("%s; running on the CPU", self.fallback_reason)
+        self.provider = SHORT_NAMES.get(took, took)
+        log.info("model %s (%s v%s) runs on %s", path.name, self.meta.name, self.meta.version, self.provider)
+        self._prepare()
+
+    # -- setup -----------------------------------------------------------------------------------------
+    def _create(self, ort, providers):
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.inter_op_num_threads = 1
+        if self.threads:
+            so.intra_op_num_threads = self.threads
+        so.log_severity_level = 3  # errors only; fallbacks are reported by us
+        try:
+            return ort.InferenceSession(str(self.path), sess_options=so, providers=providers)
+        except Exception as exc:  # onnxruntime raises several exception types for bad files
+            text = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            if providers[0] != "CPUExecutionProvider":
+                # maybe the accelerator failed while building the session: try the CPU once
+                session = self._create(ort, ["CPUExecutionProvider"])
+                self.fallback_reason = f"{SHORT_NAMES.get(providers[0])} failed to start ({text})"
+                log.warning("%s; running on the CPU", self.fallback_reason)
+                return session
+            raise BadInput(f"{self.path} is not a loadable ONNX model ({text})",
+                           "use models/connectnet.onnx or re-export the model with `vbg export`") from None
+
+    def _check_io(self) -> None:
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            raise BadInput(f"{self.path} takes {len(inputs)} input(s) of rank "
+                           f"{len(inputs[0].shape) if inputs else 0}, expected one image tensor of rank 4",
+                           "use a single-input segmentation model such as models/connectnet.onnx")
+        w, h = self.meta.input_size_wh
+        expect = [1, 3, h, w] if self.meta.layout == "NCHW" else [1, h, w, 3]
+        for got, want in zip(inputs[0].shape, expect):
+            if isinstance(got, int) and got > 0 and got != want:
+                raise BadInput(f"{self.path}: input shape {inputs[0].shape} does not match its metadata "
+                               f"(vbg.input_size_wh {[w, h]}, layout {self.meta.layout})",
+                               "fix vbg.input_size_wh / vbg.layout or re-export the model")
+        if not outputs:
+            raise BadInput(f"{self.path} has no output", "use a segmentation model")
+        self._input_name = inputs[0].name
+        self._output_name = outputs[0].name
+
+    def _prepare(self) -> None:
+        w, h = self.meta.input_size_wh
+        mean = np.asarray(self.meta.mean, np.float32)
+        std = np.asarray(self.meta.std, np.float32)
+        if self.meta.color == "RGB":  # frames are BGR: reorder the per-channel constants instead of the pixels
+            self._swap = True
+        else:
+            self._swap = False
+        # x = (p/255 - mean)/std = p * scale + offset, per channel (in the model's channel order)
+        self._scale = (1.0 / (255.0 * std)).astype(np.float32)
+        self._offset = (-mean / std).astype(np.float32)
+        shape = (1, 3, h, w) if self.meta.layout == "NCHW" else (1, h, w, 3)
+        self._blob = np.empty(shape, np.float32)
+        self._small = np.empty((h, w, 3), np.uint8)
+
+    # -- inference ---------------------------------------------------------------------------------------
+    @property
+    def input_size_wh(self) -> tuple[int, int]:
+        return self.meta.input_size_wh
+
+    def preprocess(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """Resize and normalise a BGR uint8 frame into the model's input tensor (a reused buffer)."""
+        w, h = self.meta.input_size_wh
+        cv2.resize(frame_bgr, (w, h), dst=self._small, interpolation=cv2.INTER_AREA
+                   if frame_bgr.shape[1] > 2 * w else cv2.INTER_LINEAR)
+        src = self._small[:, :, ::-1] if self._swap else self._small
+        if self.meta.layout == "NCHW":
+            for c in range(3):
+                np.multiply(src[:, :, c], self._scale[c], out=self._blob[0, c], casting="unsafe")
+                self._blob[0, c] += self._offset[c]
+        else:
+            np.multiply(src, self._scale, out=self._blob[0], casting="unsafe")
+            self._blob[0] += self._offset
+        return self._blob
+
+    def segment(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """Person probability (h, w) float32 in 0..1 at the model's resolution for a BGR uint8 frame."""
+        if not isinstance(frame_bgr, np.ndarray) or frame_bgr.dtype != np.uint8 or frame_bgr.ndim != 3 \
+                or frame_bgr.shape[2] != 3 or frame_bgr.shape[0] < 2 or frame_bgr.shape[1] < 2:
+            desc = (f"{frame_bgr.dtype} array of shape {frame_bgr.shape}" if isinstance(frame_bgr, np.ndarray)
+                    else type(frame_bgr).__name__)
+            raise BadInput(f"segmenter got a {desc}, expected an HxWx3 uint8 BGR frame",
+                           "convert the frame with vbg_app.sources.to_bgr8 first")
+        blob = self.preprocess(frame_bgr)
+        try:
+            out = self._session.run([self._output_name], {self._input_name: blob})[0]
+        except Exception as exc:
+            if self.provider == "cpu":
+                raise
+            # a GPU provider failing at run time: drop it for the CPU, once
+            self.fallback_reason = f"{self.provider} failed while running ({str(exc)[:160]})"
+            log.warning("%s; switching to the CPU", self.fallback_reason)
+            self._session = self._create(_ort(), ["CPUExecutionProvider"])
+            self.provider = "cpu"
+            out = self._session.run([self._output_name], {self._input_name: blob})[0]
+        return self._postprocess(out)
+
+    def _postprocess(self, out: np.ndarray) -> np.ndarray:
+        if self.meta.output == "softmax2":
+            if out.ndim != 4 or out.shape[1] != 2:
+                raise BadInput(f"{self.path}: output shape {out.shape} is not [1,2,H,W] as vbg.output=softmax2 says",
+                               "fix vbg.output in the model's metadata")
+            prob = out[0, 1]
+        else:
+            prob = out.reshape(out.shape[-2:] if out.shape[-1] != 1 else out.shape[1:3])
+        return np.ascontiguousarray(prob, dtype=np.float32)
+
+    def close(self) -> None:
+        self._session = None
+
+    def __repr__(self) -> str:
+        return f"OnnxSegmenter({self.path.name!r}, provider={self.provider!r})"
