@@ -30,7 +30,8 @@ JSON (``--json PATH``), schema version 1; NaN is written as null::
       "threshold": 0.5,
       "limit": null | N,
       "models":   [{"label", "engine", "path", "name", "provider", "input_size_wh": [W, H],
-                    "median_ms", "n_inferences"}],
+                    "median_ms", "n_inferences"}],        # mediapipe: input of the last frame (long side 256,
+                                                          # the frame's aspect kept)
       "datasets": [{"label", "path", "n_images"}],
       "videos":   [{"label", "path", "n_frames"}],
       "images": [{"model", "data", "n_images", "person_iou", "miou", "sc",
@@ -350,14 +351,15 @@ def format_table(result: dict) -> str:
     if result["images"]:
         rows = [[r["model"], r["data"], str(r["n_images"]), _fmt(r["person_iou"], ".4f"), _fmt(r["miou"], ".4f"),
                  _fmt(r["sc"], ".4f"), _fmt(r["person_iou_per_image"], ".4f"), _fmt(r["median_ms"], ".1f")]
-                for r in sorted(result["images"], key=lambda r: (r["data"], r["model"]))]
+                for r in result["images"]]  # folders in the order given, models in the order given
         out.append(_table(["model", "data", "images", "IoU", "mIoU", "SC", "IoU/img", "ms"], rows))
     if result["flicker"]:
         rows = [[r["model"], r["video"], str(r["n_frames"]), _fmt(r["flicker"] * 100, ".3f"),
                  _fmt(r["median_ms"], ".1f")]
-                for r in sorted(result["flicker"], key=lambda r: (r["video"], r["model"]))]
+                for r in result["flicker"]]
         out.append(_table(["model", "video", "frames", "flicker %", "ms"], rows))
-    rows = [[m["label"], m["engine"], m["provider"], "x".join(map(str, m["input_size_wh"])),
+    rows = [[m["label"], m["engine"], m["provider"], "x".join(map(str, m["input_size_wh"]))
+             if m["engine"] != "mediapipe" else "long side 256",
              str(m["n_inferences"]), _fmt(m["median_ms"], ".1f")] for m in result["models"]]
     out.append(_table(["model", "engine", "provider", "input", "calls", "median ms"], rows))
     out.append("IoU = dataset person IoU (Σ∩/Σ∪), mIoU = mean of person and background IoU, SC = mean per-image "
