@@ -1,0 +1,45 @@
+"""Settings of one pipeline, shared by the CLI, the GUI and the benchmark."""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+from vbg_app.errors import BadInput
+
+SMOOTHING = ("none", "ema", "flow")
+DEFAULT_SMOOTHING = "flow"
+
+
+@dataclass
+class PipelineConfig:
+    source: str = "demo"             # demo | camera:N | camera:/dev/videoN | video:PATH | image:PATH
+    background: str = "blur"         # blur[:N] | image:PATH | video:PATH | color:#RRGGBB | none
+    sink: str = "null"               # vcam[:DEVICE] | file:PATH | null
+    engine: str = "connectnet"       # connectnet | mediapipe
+    model: str | None = None         # an ONNX file with vbg.* metadata (default: the shipped one)
+    provider: str = "auto"           # auto | cpu | cuda | tensorrt | directml | coreml | openvino
+    threads: int = 0                 # intra-op threads for inference, 0 = all cores
+    size: tuple[int, int] | None = None  # capture size for cameras and the demo (None: source default)
+    fps: float | None = None         # capture rate for cameras and the demo
+    smoothing: str = DEFAULT_SMOOTHING
+    mirror: bool = False
+    refine: bool = True              # edge-aware upsampling of the mask
+    cleanup: bool = True             # drop small blobs not attached to the person
+    realtime: bool = True            # pace video files at their own fps (False: as fast as possible)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1280x720"`` → ``(1280, 720)``."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text or "")
+    if not m or int(m.group(1)) < 16 or int(m.group(2)) < 16 or int(m.group(1)) > 7680 or int(m.group(2)) > 4320:
+        raise BadInput(f"size {text!r} is not WIDTHxHEIGHT", "write it like 1280x720 (16 to 7680 wide)")
+    return int(m.group(1)), int(m.group(2))
+
+
+def parse_smoothing(text: str) -> str:
+    if text not in SMOOTHING:
+        raise BadInput(f"unknown smoothing {text!r}", f"use one of {', '.join(SMOOTHING)}")
+    return text
