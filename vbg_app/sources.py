@@ -33,6 +33,10 @@ from vbg_app.errors import BadInput, DeviceUnavailable
 
 log = logging.getLogger(__name__)
 
+# FFmpeg inside OpenCV prints its own errors for every corrupt file ("moov atom not found" ...); vbg reports
+# them itself, with the fix. Takes effect if set before OpenCV first opens a video; the user's value wins.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 SOURCE_FORMS = "demo, camera:N, camera:/dev/videoN, video:PATH, image:PATH"
 VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".wmv", ".mpg", ".mpeg", ".gif"}
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
