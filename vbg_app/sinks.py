@@ -134,7 +134,7 @@ class VirtualCameraSink(_SinkBase):
                                             backend=backend or None)
         except Exception as exc:
             detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-            detail = detail or "no virtual camera backend is registered"
+            detail = detail.rstrip(". ") or "no virtual camera backend is registered"
             where = f" at {device}" if device else ""
             raise DeviceUnavailable(f"cannot open a virtual camera{where} (pyvirtualcam: {detail})",
                                     virtual_camera_fix(device=device)) from None
