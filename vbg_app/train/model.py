@@ -1,0 +1,193 @@
+"""ConnectNet: PaddleSeg's PP-HumanSegV1-Lite portrait network, rebuilt in PyTorch.
+
+Layer for layer the same network as ``PPHumanSegLite`` in PaddleSeg
+(``paddleseg/models/pphumanseg_lite.py``, Apache-2.0), so that the released weights import exactly
+(see :mod:`vbg_app.train.weights`)::
+
+    x [N,3,H,W], RGB, (pixel/255 - 0.5) / 0.5
+    conv_bn0   ConvBNReLU 3->36, 3x3 s2                      1/2   -> x
+    conv_bn1   ConvBNReLU 36->18, 1x1 (on x)                 1/2   -> shortcut
+    max-pool 3x3 s2 p1                                       1/4
+    block1     ShuffleUnit 36->72 s2, 3 x ShuffleUnit 72     1/8
+    block2     ShuffleUnit 72->144 s2, 7 x ShuffleUnit 144   1/16
+    depthwise_separable0  144->64                            1/16
+    bilinear up to the shortcut size (align_corners=False), concat [shortcut, x] -> 82 channels
+    depthwise_separable1  82->64                             1/2
+    depthwise_separable2  64->2, ends in BN + ReLU (a quirk of the release: logits are >= 0)
+    bilinear up to the input size                            -> logits [N,2,H,W], channel 1 = person
+
+Details checked against the reference: BN eps 1e-5 (Paddle's default), convs without bias, the
+depthwise conv of a separable block has no ReLU, the pointwise conv has one. A shuffle unit with
+stride 1 splits its input into halves ``[shortcut, branch]``, runs ``branch`` through
+1x1 ConvBNReLU + separable block, concatenates ``[shortcut, branch]`` and shuffles channels with 2
+groups (``reshape [N,2,C/2,H,W] -> transpose(1,2) -> reshape``). A stride-2 unit runs the whole input
+through both paths (shortcut = separable block with a stride-2 depthwise conv; branch = 1x1
+ConvBNReLU + stride-2 separable block). PaddleSeg also builds a shortcut separable block in stride-1
+units that it never calls; it is left out here (it has no weights in the release and would only
+confuse optimisers and DDP), which is why the trainable parameter count is 131,766.
+
+Examples::
+
+    # build, count parameters, run
+    python -c "from vbg_app.train.model import ConnectNet, count_parameters; \\
+               print(count_parameters(ConnectNet()))"          # 131766
+
+    # load PaddleSeg's released weights and re-export to the shipped ONNX
+    python -m vbg_app.train.export --from-released ../shared/models/reference/pphumanseg_v1_lite_398x224.onnx \\
+        --out models/connectnet.onnx
+
+    # in training code
+    from vbg_app.train.model import ConnectNet
+    net = ConnectNet()                       # random init like PaddleSeg's (conv N(0, 0.001), BN 1/0)
+    logits = net(x)                          # [N,2,H,W] for the loss (cross-entropy, SC loss ...)
+    probs = net.predict(x)                   # softmax over channels, [:, 1] = person
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BN_EPS = 1e-5  # PaddlePaddle's BatchNorm default epsilon
+BN_MOMENTUM = 0.1  # PyTorch convention; equals Paddle's momentum=0.9
+
+
+class ConvBN(nn.Module):
+    """Conv2d (no bias) + BatchNorm2d, optionally followed by ReLU."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1,
+                 relu: bool = True) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(out_ch, eps=BN_EPS, momentum=BN_MOMENTUM)
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn(self.conv(x))
+        return F.relu(x) if self.relu else x
+
+
+class SeparableConvBNReLU(nn.Module):
+    """Depthwise 3x3 ConvBN (no ReLU) + pointwise 1x1 ConvBNReLU."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1) -> None:
+        super().__init__()
+        self.depthwise = ConvBN(in_ch, in_ch, 3, stride=stride, groups=in_ch, relu=False)
+        self.pointwise = ConvBN(in_ch, out_ch, 1, relu=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
+def channel_shuffle(x: torch.Tensor, groups: int = 2) -> torch.Tensor:
+    """ShuffleNet channel shuffle: channel ``g*k + i`` of the input moves to ``i*groups + g``."""
+    n, c, h, w = x.shape
+    return x.reshape(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+class ShuffleUnit(nn.Module):
+    """PaddleSeg's ``InvertedResidual`` (a ShuffleNetV2 unit); output has ``out_ch`` channels."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
+        super().__init__()
+        if stride not in (1, 2):
+            raise ValueError(f"stride must be 1 or 2, got {stride}")
+        if out_ch % 2 or (stride == 1 and in_ch != out_ch):
+            raise ValueError(f"bad channels {in_ch}->{out_ch} for stride {stride}")
+        half = out_ch // 2
+        self.stride = stride
+        branch_in = in_ch if stride == 2 else in_ch // 2
+        # Only stride-2 units use a shortcut path (PaddleSeg builds, but never calls, one for stride 1).
+        self.shortcut = SeparableConvBNReLU(in_ch, half, stride=2) if stride == 2 else None
+        self.conv = ConvBN(branch_in, half, 1, relu=True)
+        self.branch = SeparableConvBNReLU(half, half, stride=stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1:
+            shortcut, branch = x.chunk(2, dim=1)
+        else:
+            shortcut, branch = self.shortcut(x), x
+        out = torch.cat([shortcut, self.branch(self.conv(branch))], dim=1)
+        return channel_shuffle(out, 2)
+
+
+class ConnectNet(nn.Module):
+    """PP-HumanSegV1-Lite. ``forward`` returns logits [N,2,H,W]; ``predict`` returns their softmax."""
+
+    def __init__(self, num_classes: int = 2, align_corners: bool = False) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.align_corners = align_corners
+        self.conv_bn0 = ConvBN(3, 36, 3, stride=2)
+        self.conv_bn1 = ConvBN(36, 18, 1)
+        self.block1 = nn.Sequential(ShuffleUnit(36, 72, 2), *[ShuffleUnit(72, 72, 1) for _ in range(3)])
+        self.block2 = nn.Sequential(ShuffleUnit(72, 144, 2), *[ShuffleUnit(144, 144, 1) for _ in range(7)])
+        self.depthwise_separable0 = SeparableConvBNReLU(144, 64)
+        self.depthwise_separable1 = SeparableConvBNReLU(82, 64)
+        self.depthwise_separable2 = SeparableConvBNReLU(64, num_classes)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PaddleSeg's init: every conv weight ~ N(0, 0.001), BN weight 1 and bias 0."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, std=0.001)
+            elif isinstance(m, nn.BatchNorm2d):
+                m.reset_running_stats()
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def _up(self, x: torch.Tensor, size) -> torch.Tensor:
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=self.align_corners)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._up(self.forward_lowres(x), x.shape[2:])
+
+    def forward_lowres(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits at 1/2 input resolution, before the final bilinear upsampling."""
+        x = self.conv_bn0(x)  # 1/2
+        shortcut = self.conv_bn1(x)
+        x = F.max_pool2d(x, kernel_size=3, stride=2, padding=1)  # 1/4
+        x = self.block1(x)  # 1/8
+        x = self.block2(x)  # 1/16
+        x = self.depthwise_separable0(x)
+        x = self._up(x, shortcut.shape[2:])
+        x = self.depthwise_separable1(torch.cat([shortcut, x], dim=1))
+        return self.depthwise_separable2(x)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Softmax over classes, [N,2,H,W]; channel 1 is the person probability (no grad)."""
+        return torch.softmax(self.forward(x), dim=1)
+
+
+class SoftmaxOutput(nn.Module):
+    """Wraps a logits model so that its forward returns the softmax over dim 1 (what the ONNX file outputs)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(x), dim=1)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def conv_bn_layers(model: nn.Module) -> list[ConvBN]:
+    """The model's ConvBN layers in execution order (found by running a small input)."""
+    order: list[ConvBN] = []
+    hooks = [m.register_forward_pre_hook(lambda mod, _inp: order.append(mod))
+             for m in model.modules() if isinstance(m, ConvBN)]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, 3, 64, 64))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return order
