@@ -1,0 +1,523 @@
+"""The pipeline's own thread, and the only way the window talks to it.
+
+:class:`PipelineWorker` is a QObject living in the GUI thread whose methods only *enqueue* commands; a Python
+thread (``vbg-gui-worker``) owns the :class:`~vbg_app.pipeline.Pipeline`, applies the commands between two
+frames and reports back through Qt signals only (queued into the GUI thread): frames as QImage copies, stats,
+messages, the virtual camera's state. So the window never waits on a camera, a model or a virtual camera.
+
+* The preview runs on ``build_pipeline(config)`` with ``sink="null"``; the virtual camera is switched by
+  creating a :class:`~vbg_app.sinks.VirtualCameraSink` *in the worker thread* and ``pipeline.set_sink(...)``.
+  A failure leaves the preview running and reports the :class:`~vbg_app.errors.VbgError` text with its fix.
+* Slow things -- opening a camera (seconds), loading a model -- happen on a short-lived loader thread while the
+  old pipeline keeps running; the result is swapped in between frames. A newer request supersedes an older one.
+* Start-up never ends in an empty window when something can run: a missing model falls back to the other
+  engine, a missing camera to the demo, a broken background to blur -- each with a message saying what to do.
+* Frames are sent only when the window has shown the previous one (``frame_consumed()``), so a slow window
+  never builds a queue (latency) or memory.
+"""
+from __future__ import annotations
+
+from vbg_app.gui import qtenv  # noqa: F401  (before PySide6: drops cv2's Qt plugin path)
+
+import dataclasses
+import logging
+import os
+import queue
+import threading
+import time
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QImage
+
+from vbg_app.errors import VbgError
+
+log = logging.getLogger(__name__)
+
+# commands whose later instance makes an earlier one pointless (the slider sends many "background")
+_COALESCE = {"background", "smoothing", "refine", "mirror", "vcam", "source", "engine"}
+OTHER_ENGINE = {"connectnet": "mediapipe", "mediapipe": "connectnet"}
+ENGINE_TITLES = {"connectnet": "ConnectNet", "mediapipe": "MediaPipe"}
+
+
+def to_qimage(bgr: np.ndarray | None, max_width: int = 0) -> QImage:
+    """BGR uint8 (H, W, 3) → a QImage that owns its pixels (safe to hand to another thread)."""
+    if bgr is None:
+        return QImage()
+    h, w = bgr.shape[:2]
+    if max_width and w > max_width:
+        nh = max(1, round(h * max_width / w))
+        bgr = cv2.resize(bgr, (max_width, nh), interpolation=cv2.INTER_AREA)
+        h, w = nh, max_width
+    bgr = np.ascontiguousarray(bgr)
+    return QImage(bgr.data, w, h, bgr.strides[0], QImage.Format.Format_BGR888).copy()
+
+
+def _text(exc: BaseException) -> str:
+    return exc.one_line() if isinstance(exc, VbgError) else f"{type(exc).__name__}: {exc}"
+
+
+class PipelineWorker(QObject):
+    """See the module docstring. Signals are delivered in the GUI thread."""
+
+    frameReady = Signal(QImage, QImage)   # output, original (null unless show_original)
+    statsReady = Signal(dict)             # pipeline stats + cpu, source, sink, engine, provider, fallback
+    message = Signal(str, str)            # level (info | warning | error), text
+    vcamChanged = Signal(str, str)        # state (off | starting | on | error), text
+    sourceChanged = Signal(str, str, str)  # state (opening | ok | error), spec, text
+    engineChanged = Signal(dict)          # engine, provider, requested, fallback_reason, note
+    backgroundApplied = Signal(str, str)  # spec, error text ("" when applied)
+    runningChanged = Signal(bool)         # a pipeline is producing frames
+    finished = Signal()
+
+    def __init__(self, config, preview_width: int = 960, threaded: bool = True, parent=None) -> None:
+        super().__init__(parent)
+        self.config = dataclasses.replace(config, sink="null")
+        self.preview_width = preview_width
+        self.threaded = threaded
+        self.show_original = False
+        self._cmds: queue.Queue = queue.Queue()
+        self._quit = threading.Event()
+        self._want_frame = threading.Event()
+        self._want_frame.set()
+        self._pipe = None
+        self._thread: threading.Thread | None = None
+        self._loaders: list[threading.Thread] = []
+        self._gen = {"source": 0, "engine": 0}
+        self._vcam_on = False
+        self._last_stats = (time.monotonic(), time.process_time())
+        self._ncpu = os.cpu_count() or 1
+        self.frames_sent = 0
+        # a command posted just before run() starts could be missed by its stop(): re-kick while any is pending
+        self._kicker = QTimer(self)
+        self._kicker.setInterval(100)
+        self._kicker.timeout.connect(self._kick)
+
+    # -- GUI-thread API ------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._main, name="vbg-gui-worker", daemon=True)
+        self._thread.start()
+        self._kicker.start()
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        """Stop the pipeline, close every stage (the virtual camera too) and join the threads. True when all ended."""
+        self._kicker.stop()
+        self._quit.set()
+        self._post("quit")
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        deadline = time.monotonic() + max(0.5, timeout / 2)
+        for t in list(self._loaders):
+            t.join(max(0.0, deadline - time.monotonic()))
+        alive = [t.name for t in [thread, *self._loaders] if t is not None and t.is_alive()]
+        if alive:
+            log.warning("threads still running after shutdown: %s", ", ".join(alive))
+        return not alive
+
+    def set_background(self, spec: str) -> None:
+        self._post("background", spec)
+
+    def set_smoothing(self, name: str) -> None:
+        self._post("smoothing", name)
+
+    def set_refine(self, on: bool) -> None:
+        self._post("refine", bool(on))
+
+    def set_mirror(self, on: bool) -> None:
+        self._post("mirror", bool(on))
+
+    def set_source(self, spec: str, size: tuple[int, int] | None = None, fps: float | None = None) -> None:
+        self._post("source", spec, size, fps)
+
+    def set_engine(self, engine: str, provider: str = "auto", model: str | None = None) -> None:
+        self._post("engine", engine, provider, model)
+
+    def set_virtual_camera(self, on: bool) -> None:
+        self._post("vcam", bool(on))
+
+    def set_show_original(self, on: bool) -> None:
+        self.show_original = bool(on)  # read by the worker per frame; no pipeline change needed
+
+    def frame_consumed(self) -> None:
+        """The window has shown the last frame: send the next one."""
+        self._want_frame.set()
+
+    @property
+    def virtual_camera_on(self) -> bool:
+        return self._vcam_on
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    def _post(self, name: str, *args) -> None:
+        self._cmds.put((name, args))
+        pipe = self._pipe
+        if pipe is not None:
+            pipe.stop()
+
+    def _kick(self) -> None:
+        pipe = self._pipe
+        if pipe is not None and not self._cmds.empty():
+            pipe.stop()
+
+    def _drain(self, block_s: float = 0.0) -> list:
+        items = []
+        try:
+            if block_s > 0:
+                items.append(self._cmds.get(timeout=block_s))
+            while True:
+                items.append(self._cmds.get_nowait())
+        except queue.Empty:
+            pass
+        return items
+
+    # -- worker thread -------------------------------------------------------------------------------
+    def _main(self) -> None:
+        try:
+            self._pipe = self._build()
+            self.runningChanged.emit(self._pipe is not None)
+            while not self._quit.is_set():
+                pipe = self._pipe
+                idle = pipe is None or pipe.ended
+                self._apply(self._drain(0.2 if idle else 0.0))
+                if self._quit.is_set():
+                    break
+                pipe = self._pipe
+                if pipe is None or pipe.ended or not self._cmds.empty():
+                    continue
+                try:
+                    pipe.run(on_frame=self._on_frame, threaded=self.threaded)
+                except Exception as exc:  # a bug, not a user error: report it and keep the window alive
+                    log.exception("the pipeline stopped")
+                    self.message.emit("error", f"The video pipeline stopped unexpectedly ({_text(exc)}). "
+                                               "Pick another camera or engine, or restart vbg; details are in the log.")
+                    self._quit.wait(0.5)
+                if pipe.ended and not self._quit.is_set():
+                    self.runningChanged.emit(False)
+                    self.message.emit("warning", f"The source {self.config.source} ended. Pick another camera or "
+                                                 "video to continue.")
+        except Exception as exc:
+            log.exception("the pipeline worker failed")
+            self.message.emit("error", f"The video pipeline failed ({_text(exc)}); details are in the log.")
+        finally:
+            self._close()
+            self.finished.emit()
+
+    def _close(self) -> None:
+        pipe, self._pipe = self._pipe, None
+        for name, args in self._drain():  # results of loaders that finished meanwhile
+            self._discard(name, args)
+        if pipe is not None:
+            compositor = pipe.compositor
+            pipe.close()
+            try:
+                compositor.close()
+            except Exception:
+                pass
+        if self._vcam_on:
+            self._vcam_on = False
+            self.vcamChanged.emit("off", "Virtual camera off.")
+        for t in list(self._loaders):  # a camera that is still opening: join it, then close what it opened
+            t.join(6.0)
+        for name, args in self._drain():
+            self._discard(name, args)
+
+    @staticmethod
+    def _discard(name: str, args) -> None:
+        if name in ("source_ready", "engine_ready"):
+            try:
+                args[1].close()
+            except Exception:
+                pass
+
+    def _on_frame(self, pipe) -> None:
+        if not self._cmds.empty() or self._quit.is_set():
+            pipe.stop()
+        if self._want_frame.is_set() and pipe.last_output is not None:
+            self._want_frame.clear()
+            out = to_qimage(pipe.last_output, self.preview_width)
+            orig = to_qimage(pipe.last_input, self.preview_width) if self.show_original else QImage()
+            self.frames_sent += 1
+            self.frameReady.emit(out, orig)
+        now = time.monotonic()
+        if now - self._last_stats[0] >= 0.5:
+            self._emit_stats(pipe, now)
+
+    def _emit_stats(self, pipe, now: float) -> None:
+        cpu_now = time.process_time()
+        wall0, cpu0 = self._last_stats
+        self._last_stats = (now, cpu_now)
+        d = pipe.stats.as_dict()
+        seg = pipe.segmenter
+        d.update(
+            cpu_percent=100.0 * (cpu_now - cpu0) / max(1e-6, now - wall0) / self._ncpu, cores=self._ncpu,
+            source=getattr(pipe.source, "description", ""), sink=getattr(pipe.sink, "description", ""),
+            engine=getattr(seg, "name", ""), fallback=getattr(seg, "fallback_reason", ""),
+        )
+        self.statsReady.emit(d)
+
+    # -- commands (worker thread) --------------------------------------------------------------------
+    def _apply(self, items: list) -> None:
+        for i, (name, args) in enumerate(items):
+            if name in _COALESCE and any(n == name for n, _ in items[i + 1:]):
+                continue
+            try:
+                getattr(self, f"_do_{name}")(*args)
+            except Exception as exc:
+                log.exception("command %s failed", name)
+                self.message.emit("error", f"{name} failed: {_text(exc)}")
+
+    def _do_quit(self) -> None:
+        self._quit.set()
+
+    def _do_background(self, spec: str) -> None:
+        self.config.background = spec
+        if self._pipe is None:
+            return
+        try:
+            self._pipe.set_background(spec)
+        except VbgError as exc:
+            self.backgroundApplied.emit(spec, exc.one_line())
+            return
+        self.backgroundApplied.emit(spec, "")
+
+    def _do_smoothing(self, name: str) -> None:
+        self.config.smoothing = name
+        if self._pipe is not None:
+            self._pipe.set_filter(name)
+
+    def _do_refine(self, on: bool) -> None:
+        self.config.refine = on
+        if self._pipe is not None:
+            self._pipe.compositor.refine = on
+
+    def _do_mirror(self, on: bool) -> None:
+        self.config.mirror = on
+        if self._pipe is not None:
+            self._pipe.compositor.mirror = on
+            self._pipe.temporal.reset()  # the mask history is in the other orientation
+
+    def _do_vcam(self, on: bool) -> None:
+        from vbg_app.sinks import NullSink, open_sink
+
+        pipe = self._pipe
+        if not on:
+            if pipe is not None:
+                pipe.set_sink(NullSink())
+            self._vcam_on = False
+            self.vcamChanged.emit("off", "Virtual camera off.")
+            return
+        if pipe is None:
+            self.vcamChanged.emit("error", "Nothing to send yet: no video is running. Pick a camera or the demo first.")
+            return
+        if self._vcam_on:
+            self.vcamChanged.emit("on", self._vcam_text(pipe.sink))
+            return
+        self.vcamChanged.emit("starting", "Starting the virtual camera…")
+        fps = self.config.fps or getattr(pipe.source, "fps", 0) or 30.0
+        try:
+            sink = open_sink("vcam", pipe.source.size_wh, fps)
+        except VbgError as exc:
+            self.vcamChanged.emit("error", exc.one_line())
+            return
+        except Exception as exc:
+            log.exception("opening the virtual camera failed")
+            self.vcamChanged.emit("error", f"Cannot open the virtual camera ({_text(exc)}).")
+            return
+        pipe.set_sink(sink)
+        self._vcam_on = True
+        self.vcamChanged.emit("on", self._vcam_text(sink))
+
+    @staticmethod
+    def _vcam_text(sink) -> str:
+        device = getattr(sink, "device", "") or "the virtual camera"
+        return f"On: sending to {device}. Choose it as the camera in Zoom, Meet or Teams."
+
+    def _do_source(self, spec: str, size, fps) -> None:
+        self.config.source, self.config.size, self.config.fps = spec, size, fps
+        self._gen["source"] += 1
+        self.sourceChanged.emit("opening", spec, f"Opening {spec}…")
+        self._spawn("source", self._gen["source"], self._load_source, spec, size, fps)
+
+    def _do_engine(self, engine: str, provider: str, model) -> None:
+        self.config.engine, self.config.provider, self.config.model = engine, provider, model
+        self._gen["engine"] += 1
+        self._spawn("engine", self._gen["engine"], self._load_engine, engine, provider, model)
+
+    def _spawn(self, kind: str, gen: int, fn, *args) -> None:
+        self._loaders = [t for t in self._loaders if t.is_alive()]
+
+        def body() -> None:
+            try:
+                result = fn(*args)
+            except Exception as exc:
+                if not isinstance(exc, VbgError):
+                    log.exception("loading the %s failed", kind)
+                self._post(f"{kind}_failed", gen, exc, *args)
+                return
+            self._post(f"{kind}_ready", gen, result, *args)
+
+        t = threading.Thread(target=body, name=f"vbg-gui-open-{kind}", daemon=True)
+        self._loaders.append(t)
+        t.start()
+
+    def _load_source(self, spec, size, fps):
+        from vbg_app.sources import open_source
+        return open_source(spec, size=size, fps=fps, realtime=True)
+
+    def _load_engine(self, engine, provider, model):
+        from vbg_app.engines import create_segmenter
+        return create_segmenter(engine, model, provider, self.config.threads)
+
+    def _do_source_ready(self, gen: int, source, spec, size, fps) -> None:
+        if gen != self._gen["source"] or self._quit.is_set():
+            source.close()
+            return
+        pipe = self._pipe
+        if pipe is None:
+            self._pipe = self._build(source=source)
+            self.runningChanged.emit(self._pipe is not None)
+            return
+        old, pipe.source = pipe.source, source
+        pipe.ended = False
+        pipe.temporal.reset()
+        try:
+            old.close()
+        except Exception as exc:
+            log.warning("closing %s failed: %s", old, exc)
+        self.sourceChanged.emit("ok", spec, getattr(source, "description", spec))
+        self.runningChanged.emit(True)
+
+    def _do_source_failed(self, gen: int, exc, spec, size, fps) -> None:
+        if gen != self._gen["source"]:
+            return
+        running = getattr(getattr(self._pipe, "source", None), "description", "")
+        keep = f" The preview keeps showing {running}." if running and self._pipe is not None and not self._pipe.ended else ""
+        self.sourceChanged.emit("error", spec, f"{_text(exc)}{keep}")
+
+    def _do_engine_ready(self, gen: int, seg, engine, provider, model) -> None:
+        if gen != self._gen["engine"] or self._quit.is_set():
+            seg.close()
+            return
+        if self._pipe is None:
+            self._pipe = self._build(segmenter=seg)
+            self.runningChanged.emit(self._pipe is not None)
+            return
+        self._pipe.set_segmenter(seg)
+        self._emit_engine(seg, engine, provider)
+
+    def _do_engine_failed(self, gen: int, exc, engine, provider, model) -> None:
+        if gen != self._gen["engine"]:
+            return
+        seg = getattr(self._pipe, "segmenter", None)
+        keep = (f" Still running {ENGINE_TITLES.get(seg.name, seg.name)} on {seg.provider}."
+                if seg is not None else "")
+        self.message.emit("error", f"{ENGINE_TITLES.get(engine, engine)} could not start: {_text(exc)}{keep}")
+        if seg is not None:
+            self._emit_engine(seg, engine, provider, note=f"{ENGINE_TITLES.get(engine, engine)} failed to load")
+
+    def _emit_engine(self, seg, requested_engine: str, requested_provider: str, note: str = "") -> None:
+        self.engineChanged.emit({
+            "engine": getattr(seg, "name", ""), "provider": getattr(seg, "provider", ""),
+            "requested_engine": requested_engine, "requested_provider": requested_provider,
+            "fallback_reason": getattr(seg, "fallback_reason", ""), "note": note,
+        })
+
+    # -- building with fallbacks ---------------------------------------------------------------------
+    def _build(self, source=None, segmenter=None):
+        """The pipeline for ``self.config`` (a prepared ``source``/``segmenter`` is used as is). Falls back
+        stage by stage and says so; None when no segmenter can run at all."""
+        from vbg_app.pipeline import Pipeline, build_pipeline
+
+        cfg = self.config
+        if source is None and segmenter is None:
+            self.sourceChanged.emit("opening", cfg.source, f"Opening {cfg.source}…")
+            try:
+                pipe = build_pipeline(cfg)
+            except VbgError as exc:
+                log.info("build_pipeline(%s) failed (%s); opening stage by stage", cfg, exc.one_line())
+            else:
+                self._built(pipe, cfg.engine, cfg.provider)
+                return pipe
+        from vbg_app.compose import Compositor
+        from vbg_app.sinks import NullSink
+        from vbg_app.temporal import create_filter
+
+        try:
+            compositor = Compositor(cfg.background, refine=cfg.refine, mirror=cfg.mirror, cleanup=cfg.cleanup)
+            self.backgroundApplied.emit(cfg.background, "")
+        except VbgError as exc:
+            self.backgroundApplied.emit(cfg.background, exc.one_line())
+            cfg.background = "blur"
+            compositor = Compositor("blur", refine=cfg.refine, mirror=cfg.mirror, cleanup=cfg.cleanup)
+            self.backgroundApplied.emit("blur", "")
+        try:
+            temporal = create_filter(cfg.smoothing)
+        except VbgError as exc:
+            self.message.emit("warning", f"{exc.one_line()} Using no smoothing.")
+            temporal = create_filter("none")
+        if segmenter is None:
+            segmenter = self._segmenter_with_fallback()
+        if segmenter is None:
+            if source is not None:
+                source.close()
+            return None
+        if source is None:
+            source = self._source_with_fallback()
+        if source is None:
+            segmenter.close()
+            return None
+        pipe = Pipeline(source, segmenter, temporal, compositor, NullSink())
+        self._built(pipe, cfg.engine, cfg.provider)
+        return pipe
+
+    def _built(self, pipe, engine: str, provider: str) -> None:
+        self._vcam_on = False
+        self.sourceChanged.emit("ok", self.config.source, getattr(pipe.source, "description", self.config.source))
+        note = ""
+        if pipe.segmenter.name != engine:
+            note = f"{ENGINE_TITLES.get(engine, engine)} could not start"
+        self._emit_engine(pipe.segmenter, engine, provider, note)
+
+    def _segmenter_with_fallback(self):
+        from vbg_app.engines import create_segmenter
+
+        cfg = self.config
+        try:
+            return create_segmenter(cfg.engine, cfg.model, cfg.provider, cfg.threads)
+        except VbgError as exc:
+            first = exc
+        other = OTHER_ENGINE.get(cfg.engine, "mediapipe")
+        try:
+            seg = create_segmenter(other, None, "auto", cfg.threads)
+        except VbgError as exc:
+            self.message.emit("error", f"No segmentation engine could start. {ENGINE_TITLES.get(cfg.engine, cfg.engine)}: "
+                                       f"{first.one_line()} {ENGINE_TITLES.get(other, other)}: {exc.one_line()}")
+            return None
+        self.message.emit("warning", f"{ENGINE_TITLES.get(cfg.engine, cfg.engine)} could not start "
+                                     f"({first.one_line()}) Using {ENGINE_TITLES.get(other, other)} instead.")
+        return seg
+
+    def _source_with_fallback(self):
+        from vbg_app.sources import open_source
+
+        cfg = self.config
+        try:
+            return open_source(cfg.source, size=cfg.size, fps=cfg.fps, realtime=cfg.realtime)
+        except VbgError as exc:
+            if cfg.source == "demo":
+                self.sourceChanged.emit("error", cfg.source, exc.one_line())
+                return None
+            self.sourceChanged.emit("error", cfg.source, f"{exc.one_line()} Showing the demo instead.")
+        try:
+            src = open_source("demo", realtime=True)
+        except VbgError as exc:
+            self.message.emit("error", exc.one_line())
+            return None
+        cfg.source = "demo"
+        return src
