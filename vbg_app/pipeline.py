@@ -289,10 +289,10 @@ def build_pipeline(config) -> Pipeline:
         temporal = create_filter(config.smoothing)
         compositor = Compositor(config.background, refine=config.refine, mirror=config.mirror,
                                 cleanup=config.cleanup)
-        segmenter = create_segmenter(config.engine, config.model, config.provider, config.threads)
-        opened.append(segmenter)
         source = open_source(config.source, size=config.size, fps=config.fps, realtime=config.realtime)
         opened.append(source)
+        segmenter = create_segmenter(config.engine, config.model, config.provider, config.threads)
+        opened.append(segmenter)
         sink = open_sink(config.sink, source.size_wh, config.fps or source.fps or 30.0)
         opened.append(sink)
     except BaseException:

@@ -1,0 +1,192 @@
+"""``vbg`` command line: thin shells over the pipeline, the evaluator and the exporter.
+
+Examples::
+
+    vbg run --source demo --background blur --sink file:out.mp4 --frames 300
+    vbg run --source camera:0 --background image:beach.jpg --sink vcam --smoothing flow
+    vbg devices
+    vbg eval --data ../shared/data/portraits/ccp/val --model models/connectnet.onnx --engine mediapipe
+    vbg export --from-released pphumanseg_v1_lite_398x224.onnx --out models/connectnet.onnx
+
+Exit codes: 0 success, 2 bad input (one line saying what to fix), 3 a device is unavailable.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+from vbg_app import __version__
+from vbg_app.errors import VbgError
+
+log = logging.getLogger("vbg")
+
+
+# -- vbg run ----------------------------------------------------------------------------------------
+def _add_run(sub) -> None:
+    from vbg_app.config import DEFAULT_SMOOTHING, SMOOTHING
+
+    p = sub.add_parser("run", help="run the virtual background headless",
+                       description="Camera/video/demo → segmentation → smoothing → background → virtual camera/file.")
+    p.add_argument("--source", default="demo", help="demo | camera:N | camera:/dev/videoN | video:PATH | image:PATH "
+                   "(default: demo, a built-in moving portrait)")
+    p.add_argument("--background", default="blur", help="blur[:STRENGTH] | image:PATH | video:PATH | color:#RRGGBB | "
+                   "none (default: blur)")
+    p.add_argument("--sink", default="vcam", help="vcam[:DEVICE] | file:PATH | null (default: vcam)")
+    p.add_argument("--engine", default="connectnet", choices=("connectnet", "mediapipe"))
+    p.add_argument("--model", help="an ONNX model with vbg.* metadata (default: models/connectnet.onnx)")
+    p.add_argument("--provider", default="auto",
+                   help="auto | cpu | cuda | tensorrt | directml | coreml | openvino (default: auto)")
+    p.add_argument("--threads", type=int, default=0, help="inference threads, 0 = all cores")
+    p.add_argument("--size", help="capture size WIDTHxHEIGHT for cameras and the demo, e.g. 1280x720")
+    p.add_argument("--fps", type=float, help="capture frame rate for cameras and the demo")
+    p.add_argument("--smoothing", default=DEFAULT_SMOOTHING, choices=SMOOTHING,
+                   help=f"temporal filter of the mask (default: {DEFAULT_SMOOTHING})")
+    p.add_argument("--mirror", action="store_true", help="flip the output horizontally")
+    p.add_argument("--no-refine", action="store_true", help="skip edge-aware upsampling of the mask")
+    p.add_argument("--no-cleanup", action="store_true", help="keep small blobs detached from the person")
+    p.add_argument("--as-fast-as-possible", action="store_true",
+                   help="do not pace video files at their own frame rate (benchmarks)")
+    p.add_argument("--frames", type=int, help="stop after N output frames")
+    p.add_argument("--quiet", action="store_true", help="no live status line")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from vbg_app.config import PipelineConfig, parse_size
+    from vbg_app.pipeline import build_pipeline
+
+    if args.frames is not None and args.frames < 1:
+        raise _bad(f"--frames {args.frames} must be at least 1")
+    config = PipelineConfig(
+        source=args.source, background=args.background, sink=args.sink, engine=args.engine, model=args.model,
+        provider=args.provider, threads=args.threads, size=parse_size(args.size) if args.size else None,
+        fps=args.fps, smoothing=args.smoothing, mirror=args.mirror, refine=not args.no_refine,
+        cleanup=not args.no_cleanup, realtime=not args.as_fast_as_possible,
+    )
+    with build_pipeline(config) as pipe:
+        seg = pipe.segmenter
+        note = f" ({seg.fallback_reason})" if getattr(seg, "fallback_reason", "") else ""
+        print(f"vbg: {config.source} → {seg.name} on {seg.provider}{note} → {config.background} → "
+              f"{pipe.sink.description}", file=sys.stderr)
+        last = [0.0]
+        tty = sys.stderr.isatty()
+
+        def status(p) -> None:
+            now = time.monotonic()
+            if not args.quiet and now - last[0] >= (0.5 if tty else 5.0):
+                last[0] = now
+                print(("\r" if tty else "") + p.stats.summary(), end="" if tty else "\n", file=sys.stderr,
+                      flush=True)
+
+        try:
+            stats = pipe.run(frames=args.frames, on_frame=status)
+        except KeyboardInterrupt:
+            stats = pipe.stats
+        if tty and not args.quiet:
+            print(file=sys.stderr)
+        ended = " (source ended)" if pipe.ended else ""
+        print(f"vbg: {stats.frames} frames{ended}; {stats.summary()}", file=sys.stderr)
+    return 0
+
+
+# -- vbg devices ------------------------------------------------------------------------------------
+def _add_devices(sub) -> None:
+    p = sub.add_parser("devices", help="list cameras, inference providers and the virtual-camera state")
+    p.set_defaults(func=_devices)
+
+
+def _devices(args) -> int:
+    from vbg_app import resources
+    from vbg_app.engines.onnx_engine import OnnxSegmenter, available_providers
+    from vbg_app.sinks import virtual_camera_status
+    from vbg_app.sources import list_cameras
+
+    cams = list_cameras()
+    print("cameras:")
+    for cam in cams:
+        print(f"  camera:{cam['index']}  {cam.get('name', '')} {cam.get('size', '')}")
+    if not cams:
+        print("  none found (use --source demo, video:PATH or image:PATH)")
+    print("inference providers (onnxruntime):")
+    for name in available_providers():
+        try:
+            seg = OnnxSegmenter(resources.model_path(), provider=name, strict=True)
+            state = f"works (runs on {seg.provider})"
+            seg.close()
+        except VbgError as exc:
+            state = f"offered but does not load: {exc.what}"
+        print(f"  {name:9s} {state}")
+    ok, text = virtual_camera_status()
+    print(f"virtual camera: {'available' if ok else 'unavailable'} — {text}")
+    return 0
+
+
+# -- entry point ------------------------------------------------------------------------------------
+def _bad(text: str):
+    from vbg_app.errors import BadInput
+    return BadInput(text, "see `vbg run --help`")
+
+
+# subcommands whose module provides add_arguments(parser) and run(args) -> int; the modules import their
+# heavy dependencies (onnxruntime, Qt, torch) only inside run(), so `vbg --help` stays fast
+COMMANDS = {
+    "eval": ("vbg_app.evaluate", "measure IoU, mIoU, SC and flicker of models side by side"),
+    "bench": ("vbg_app.bench", "FPS, latency and CPU per engine, provider and resolution"),
+    "gui": ("vbg_app.gui", "the desktop app (needs the gui extra: PySide6)"),
+    "train": ("vbg_app.train.cli", "train ConnectNet from a YAML config (needs the train extra: torch)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(prog="vbg", description="Real-time virtual background for video meetings.")
+    parser.add_argument("--version", action="version", version=f"vbg {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _add_run(sub)
+    _add_devices(sub)
+    for name, (module_name, text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=text, description=(module.__doc__ or text).split("\n\n")[0])
+        module.add_arguments(p)
+        p.set_defaults(func=module.run)
+    p = sub.add_parser("export", add_help=False,
+                       help="export ConnectNet to ONNX with vbg metadata (needs the train extra: torch)")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of python -m vbg_app.train.export")
+    p.set_defaults(func=_export)
+    return parser
+
+
+def _export(args) -> int:
+    try:
+        from vbg_app.train import export
+    except ImportError as exc:
+        from vbg_app.errors import BadInput
+        raise BadInput(f"export needs PyTorch ({exc.name} is missing)", "pip install 'vbg[train]'") from None
+    return export.main(args.rest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["export"]:  # pass everything, --help included, to the exporter's own parser
+        func, args = _export, argparse.Namespace(rest=argv[1:], verbose=False)
+    else:
+        args = build_parser().parse_args(argv)
+        func = args.func
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(func(args) or 0)
+    except VbgError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
