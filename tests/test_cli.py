@@ -1,0 +1,97 @@
+"""End to end through `vbg run`: a synthetic scene whose person mask is known, recorded to a file."""
+import cv2
+import numpy as np
+import pytest
+
+from tests.tinymodel import make_model
+from vbg_app import cli
+
+
+def _scene(h=240, w=320):
+    """Red "person" (what the tiny model calls person) with a fine texture, on a textured blue background."""
+    rng = np.random.default_rng(1)
+    frame = np.empty((h, w, 3), np.uint8)
+    frame[:] = (200, 60, 0)
+    frame += rng.integers(0, 50, (h, w, 3), dtype=np.uint8)  # high-frequency texture everywhere
+    mask = np.zeros((h, w), bool)
+    cv2.ellipse(mask.view(np.uint8), (w // 2, h // 2 + 40), (60, 100), 0, 0, 360, 1, -1)
+    person = np.array((0, 40, 200), np.uint8) + rng.integers(0, 50, (h, w, 3), dtype=np.uint8)
+    frame[mask] = person[mask]
+    return frame, mask
+
+
+def _laplacian_var(img, region):
+    lap = cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.CV_32F)
+    return float(lap[region].var())
+
+
+@pytest.mark.parametrize("smoothing", ["none", "flow"])
+def test_run_blurs_the_background_and_keeps_the_person_sharp(tmp_path, capsys, smoothing):
+    frame, mask = _scene()
+    cv2.imwrite(str(tmp_path / "scene.png"), frame)
+    model = make_model(tmp_path / "tiny.onnx", size_wh=(160, 120))
+    out = tmp_path / "out.avi"  # MJPG: near-lossless enough to compare textures
+    rc = cli.main(["run", "--source", f"image:{tmp_path / 'scene.png'}", "--background", "blur:30",
+                   "--sink", f"file:{out}", "--frames", "12", "--model", str(model), "--smoothing", smoothing,
+                   "--as-fast-as-possible", "--quiet"])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "12 frames" in err and "cpu" in err
+    cap = cv2.VideoCapture(str(out))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    assert len(frames) == 12 and frames[-1].shape == frame.shape
+    result = frames[-1]
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    outer = ~cv2.dilate(mask.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
+    # the person keeps its fine texture and colour (up to codec error)
+    assert _laplacian_var(result, inner) > 0.5 * _laplacian_var(frame, inner)
+    assert np.abs(result[inner].mean(axis=0) - frame[inner].mean(axis=0)).max() < 4
+    # the background lost its fine texture
+    assert _laplacian_var(result, outer) < 0.1 * _laplacian_var(frame, outer)
+    # and no red person bled into the blurred background around it
+    ring = cv2.dilate(mask.astype(np.uint8), np.ones((41, 41), np.uint8)).astype(bool) & outer
+    assert result[ring][:, 2].mean() < frame[~mask][:, 2].mean() + 15
+
+
+def test_run_to_the_virtual_camera_uses_the_backend(tmp_path, fake_vcam):
+    model = make_model(tmp_path / "tiny.onnx", size_wh=(64, 36))
+    rc = cli.main(["run", "--source", "demo", "--size", "320x180", "--sink", "vcam", "--frames", "5",
+                   "--model", str(model), "--as-fast-as-possible", "--quiet", "--background", "color:#00ff00"])
+    assert rc == 0
+    assert len(fake_vcam.frames) >= 5 and fake_vcam.frames[-1].shape == (180, 320, 3)
+
+
+@pytest.mark.parametrize("argv, code, text", [
+    (["run", "--source", "video:/nonexistent.mp4", "--sink", "null"], 2, "/nonexistent.mp4"),
+    (["run", "--source", "camera:9", "--sink", "null"], 3, "camera 9"),
+    (["run", "--background", "image:/nonexistent.jpg", "--sink", "null"], 2, "/nonexistent.jpg"),
+    (["run", "--background", "color:#zz", "--sink", "null"], 2, "color"),
+    (["run", "--sink", "ftp:x", "--source", "demo"], 2, "unknown sink"),
+    (["run", "--size", "12", "--sink", "null"], 2, "WIDTHxHEIGHT"),
+    (["run", "--provider", "quantum", "--sink", "null"], 2, "unknown provider"),
+    (["run", "--frames", "0", "--sink", "null"], 2, "--frames"),
+])
+def test_bad_input_ends_with_one_line_and_an_exit_code(argv, code, text, capsys, tmp_path):
+    model = make_model(tmp_path / "tiny.onnx")
+    assert cli.main(argv + ["--model", str(model)]) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and text in err[0]
+
+
+def test_a_model_without_metadata_is_refused_before_the_first_frame(tmp_path, capsys):
+    model = make_model(tmp_path / "bare.onnx", meta=False)
+    out = tmp_path / "o.mp4"
+    assert cli.main(["run", "--model", str(model), "--sink", f"file:{out}", "--frames", "3"]) == 2
+    assert "no vbg metadata" in capsys.readouterr().err
+    assert not out.exists()  # nothing opened, nothing half-written
+
+
+def test_devices_lists_providers_and_the_virtual_camera_state(capsys):
+    assert cli.main(["devices"]) == 0
+    out = capsys.readouterr().out
+    assert "cpu" in out and "virtual camera:" in out and "cameras:" in out
