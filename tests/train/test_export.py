@@ -1,0 +1,180 @@
+"""ONNX export of ConnectNet: parity, metadata, single file, graph hygiene, the shipped models/connectnet.onnx."""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxslim")
+
+from vbg_app.engines.meta import ModelMeta, parse_meta  # noqa: E402
+from vbg_app.train.export import (DeployConnectNet, default_meta, export_onnx, main,  # noqa: E402
+                                  resize_bilinear_matmul)
+from vbg_app.train.model import ConnectNet  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
+RELEASED = SHARED / "models" / "reference" / "pphumanseg_v1_lite_398x224.onnx"
+SHIPPED = REPO / "models" / "connectnet.onnx"
+TOL = 1e-4
+
+
+def lively_model(seed=0) -> ConnectNet:
+    torch.manual_seed(seed)
+    m = ConnectNet()
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(mod.weight)
+        elif isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.5, 0.5)
+            mod.running_var.uniform_(0.5, 2.0)
+            mod.weight.data.uniform_(0.5, 1.5)
+            mod.bias.data.uniform_(-0.2, 0.2)
+    return m.eval()
+
+
+def run_onnx(path, x: np.ndarray) -> np.ndarray:
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    model = lively_model()
+    d = tmp_path_factory.mktemp("export")
+    path = export_onnx(model, d / "connectnet.onnx", input_size_wh=(398, 224))
+    return model, path
+
+
+def test_onnx_matches_pytorch(exported):
+    model, path = exported
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = rng.uniform(-1, 1, (1, 3, 224, 398)).astype(np.float32)
+        ref = model.predict(torch.from_numpy(x)).numpy()
+        out = run_onnx(path, x)
+        assert out.shape == (1, 2, 224, 398)
+        assert np.abs(out - ref).max() <= TOL
+        assert np.allclose(out.sum(1), 1.0, atol=1e-5)
+
+
+def test_metadata_contract(exported):
+    _, path = exported
+    proto = onnx.load(str(path))
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert set(props) == set(ModelMeta(input_size_wh=(1, 1)).to_props())
+    meta = parse_meta(props, str(path))
+    assert meta.input_size_wh == (398, 224)
+    assert (meta.layout, meta.color, meta.output, meta.name, meta.version) == ("NCHW", "RGB", "softmax2", "ConnectNet", "0")
+    assert meta.mean == (0.5, 0.5, 0.5) and meta.std == (0.5, 0.5, 0.5)
+    assert props["vbg.input_size_wh"] == "[398, 224]"
+    assert "PaddleSeg" in meta.source and "Apache-2.0" in meta.source
+    # onnxruntime sees the same keys
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert parse_meta(sess.get_modelmeta().custom_metadata_map) == meta
+
+
+def test_single_file_opset_and_clean_graph(exported):
+    _, path = exported
+    assert sorted(p.name for p in path.parent.iterdir()) == ["connectnet.onnx"]  # no .onnx.data, no temp file
+    proto = onnx.load(str(path), load_external_data=False)
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)
+    opset = {o.domain: o.version for o in proto.opset_import}
+    assert opset.get("", opset.get("ai.onnx")) >= 17
+    assert proto.ir_version <= 9  # loadable by onnxruntime >= 1.17 (pyproject's floor)
+    ops = {n.op_type for n in proto.graph.node}
+    assert "BatchNormalization" not in ops
+    assert not ops & {"Shape", "Gather", "ConstantOfShape"}, ops  # sizes and shapes are constants
+    dims = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 3, 224, 398]
+    onnx.checker.check_model(proto, full_check=True)
+
+
+def test_other_size(tmp_path):
+    model = lively_model(1)
+    path = export_onnx(model, tmp_path / "m.onnx", input_size_wh=(256, 144), meta=default_meta((256, 144)))
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 3, 144, 256)).astype(np.float32)
+    assert np.abs(run_onnx(path, x) - model.predict(torch.from_numpy(x)).numpy()).max() <= TOL
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert props["vbg.input_size_wh"] == "[256, 144]"
+
+
+def test_plain_export_matches_too(tmp_path):
+    model = lively_model(2)
+    path = export_onnx(model, tmp_path / "plain.onnx", optimize=False)
+    x = np.random.default_rng(2).uniform(-1, 1, (1, 3, 224, 398)).astype(np.float32)
+    assert np.abs(run_onnx(path, x) - model.predict(torch.from_numpy(x)).numpy()).max() <= TOL
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert "Softmax" in ops and "Shape" not in ops and "BatchNormalization" not in ops
+
+
+@pytest.mark.parametrize("flags", list(itertools.product([False, True], repeat=4)))
+def test_each_deploy_rewrite_is_exact(flags):
+    model = lively_model(3)
+    deploy = DeployConnectNet(model, **dict(zip(("pad", "split_decoder", "matmul_resize", "sigmoid_head"), flags)))
+    x = torch.randn(1, 3, 112, 200)
+    with torch.no_grad():
+        assert (deploy(x) - model.predict(x)).abs().max().item() <= TOL
+    assert model.conv_bn0.conv.out_channels == 36  # the rewrites work on a copy
+
+
+@pytest.mark.parametrize("src,dst", [((14, 25), (112, 199)), ((7, 9), (14, 18)), ((20, 30), (7, 11)), ((5, 5), (5, 12))])
+def test_matmul_resize_equals_bilinear(src, dst):
+    x = torch.randn(2, 3, *src)
+    ref = torch.nn.functional.interpolate(x, size=dst, mode="bilinear", align_corners=False)
+    assert torch.allclose(resize_bilinear_matmul(x, dst), ref, atol=1e-5)
+
+
+def test_cli_reports_a_missing_file(tmp_path, capsys):
+    assert main(["--from-released", str(tmp_path / "nope.onnx"), "--out", str(tmp_path / "o.onnx")]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert not (tmp_path / "o.onnx").exists()
+    with pytest.raises(SystemExit):
+        main(["--from-released", "x.onnx", "--size", "398by224"])
+
+
+@pytest.mark.shared
+def test_cli_from_released(tmp_path):
+    if not RELEASED.is_file():
+        pytest.skip("../shared absent")
+    out = tmp_path / "sub" / "connectnet.onnx"
+    assert main(["--from-released", str(RELEASED), "--out", str(out), "--size", "398x224"]) == 0
+    x = np.random.default_rng(4).uniform(-1, 1, (1, 3, 224, 398)).astype(np.float32)
+    assert np.abs(run_onnx(out, x) - run_onnx(RELEASED, x)).max() <= TOL
+
+
+def test_shipped_model_is_self_describing():
+    if not SHIPPED.is_file():
+        pytest.fail(f"{SHIPPED} is missing: run python -m vbg_app.train.export --from-released ... --out {SHIPPED}")
+    proto = onnx.load(str(SHIPPED))
+    meta = parse_meta({p.key: p.value for p in proto.metadata_props}, str(SHIPPED))
+    assert (meta.name, meta.version, meta.input_size_wh, meta.output) == ("ConnectNet", "0", (398, 224), "softmax2")
+    assert not (SHIPPED.parent / (SHIPPED.name + ".data")).exists()
+    assert not {n.op_type for n in proto.graph.node} & {"BatchNormalization", "Shape"}
+
+
+@pytest.mark.shared
+def test_shipped_model_matches_the_release():
+    if not RELEASED.is_file():
+        pytest.skip("../shared absent")
+    rng = np.random.default_rng(5)
+    for _ in range(2):
+        x = rng.uniform(-1, 1, (1, 3, 224, 398)).astype(np.float32)
+        assert np.abs(run_onnx(SHIPPED, x) - run_onnx(RELEASED, x)).max() <= TOL
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_shipped_model_is_not_slower_than_the_release():
+    if not RELEASED.is_file():
+        pytest.skip("../shared absent")
+    from vbg_app.train.speed_check import time_models
+
+    for threads in (1, 2):
+        ours, theirs = time_models([SHIPPED, RELEASED], threads=threads, runs=60, warmup=5)
+        assert ours["median_ms"] <= theirs["median_ms"], (ours, theirs)
