@@ -1,0 +1,587 @@
+"""Compositor: low-res person mask + camera frame -> frame with a virtual background.
+
+Stage interface (see docs/ARCHITECTURE.md)::
+
+    c = Compositor("blur", refine=True, mirror=False, cleanup=True)
+    out = c.compose(frame_bgr, prob_lowres)      # (H, W, 3) uint8, a new array every call
+    c.set_background("image:beach.jpg")          # or blur[:N], video:PATH, color:#RRGGBB, none
+    c.refine = False; c.mirror = True            # live, from any thread
+
+Per frame, in order (everything except the final blend works at low resolution):
+
+1. *mirror*: the frame and mask are flipped first, so a background image is never mirrored;
+2. *clean-up* (PP-HumanSeg's connectivity idea): connected components of the binarised mask at
+   model resolution; foreground blobs smaller than ``cleanup_min_frac`` of the largest one are erased;
+3. *refine*: a fast guided filter (detail form, see :class:`_FastGuidedFilter`) -- coefficients at
+   ~model resolution with the gray frame as guide, applied at half resolution, then a bilinear
+   upscale -- snaps the mask to the frame's edges at a fraction of a full-resolution filter's cost;
+4. *background*: rendered at frame size (the blur is a normalised convolution of background pixels
+   only, at 1/4 resolution or coarser, so the person never bleeds into it as a halo);
+5. *blend*: ``out = a * frame + (1 - a) * bg`` with 8-bit alpha in OpenCV's saturating SIMD ops.
+
+Settings live in one immutable snapshot; a setter swaps the whole snapshot, ``compose`` reads it once
+per frame, so a change from the GUI thread lands between two frames, never in the middle of one.
+A replaced background (e.g. a video with an open decoder) is closed by the compositing thread at
+the start of its next frame, after it is certainly no longer in use.
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from .errors import BadInput
+
+DEFAULT_BLUR = 15
+BACKGROUND_HELP = "use blur[:1-100], image:PATH, video:PATH, color:#RRGGBB or none"
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------
+
+def _halve(img: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
+    """Half size with INTER_AREA: OpenCV's fast path for an exact factor of 2 (a 2x2 box)."""
+    return cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), dst=dst, interpolation=cv2.INTER_AREA)
+
+
+def aspect_fill(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Scale ``img`` to cover (h, w) keeping its aspect ratio, then crop the centre: never stretched."""
+    ih, iw = img.shape[:2]
+    s = max(w / iw, h / ih)
+    nw, nh = max(w, math.ceil(iw * s - 1e-6)), max(h, math.ceil(ih * s - 1e-6))
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    big = cv2.resize(img, (nw, nh), interpolation=interp)
+    x0, y0 = (nw - w) // 2, (nh - h) // 2
+    return np.ascontiguousarray(big[y0:y0 + h, x0:x0 + w])
+
+
+class _Pool:
+    """Named scratch arrays, reused from frame to frame while the shape stays the same.
+
+    Not a micro-optimisation: a fresh 0.2-3 MB numpy/OpenCV result is mmap'ed and page-faulted every
+    time, which on this path cost more than the arithmetic (the guided filter ran 2x slower).
+    """
+
+    def __init__(self) -> None:
+        self._d: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str, shape: tuple, dtype=np.uint8) -> np.ndarray:
+        b = self._d.get(name)
+        if b is None or b.shape != tuple(shape) or b.dtype != dtype:
+            b = self._d[name] = np.empty(shape, dtype)
+        return b
+
+    def clear(self) -> None:
+        self._d.clear()
+
+
+def _to_u8(x: np.ndarray) -> np.ndarray:
+    """float (already in 0..255 units) -> uint8, rounded and saturated in one OpenCV pass."""
+    return cv2.multiply(x, 1.0, dtype=cv2.CV_8U)
+
+
+def _to_bgr8(frame: np.ndarray) -> np.ndarray:
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8:
+        raise BadInput(f"the compositor got a {frame.dtype} frame", "frames must be 8-bit BGR images")
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    if frame.ndim == 3 and frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    if frame.ndim == 3 and frame.shape[2] == 3:
+        return frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
+    raise BadInput(f"the compositor got a frame of shape {frame.shape}", "frames must be (H, W, 3) BGR images")
+
+
+def _read_image(path: str) -> np.ndarray:
+    """Decode an image file (also with a non-ASCII path, which cv2.imread cannot open on Windows)."""
+    if not os.path.isfile(path):
+        raise BadInput(f"background image {path} not found",
+                       "check the path, or pick another background (blur, color:#RRGGBB)")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise BadInput(f"background image {path} cannot be read ({exc.strerror})",
+                       "check the file's permissions") from exc
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if img is None:
+        raise BadInput(f"background image {path} is not an image OpenCV can decode",
+                       "use a JPEG, PNG, BMP or WebP file")
+    return img
+
+
+# --------------------------------------------------------------------------------------------------
+# backgrounds
+# --------------------------------------------------------------------------------------------------
+
+class Background(Protocol):
+    spec: str
+
+    def render(self, h: int, w: int, frame: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        """The background for one frame: (h, w, 3) uint8 BGR.  Treat the result as read-only.
+
+        ``frame`` is the (already mirrored) camera frame (h, w, 3); ``alpha`` the person mask,
+        float32 0..1 at any (usually low) resolution.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+class NoneBackground:
+    """No replacement: the output is the camera frame."""
+
+    spec = "none"
+
+    def render(self, h, w, frame, alpha):
+        return frame
+
+    def close(self) -> None:
+        pass
+
+
+class ColorBackground:
+    def __init__(self, bgr: tuple[int, int, int], spec: str = "") -> None:
+        self.bgr = tuple(int(c) for c in bgr)
+        self.spec = spec or "color:#%02X%02X%02X" % (self.bgr[2], self.bgr[1], self.bgr[0])
+        self._cache: np.ndarray | None = None
+
+    def render(self, h, w, frame, alpha):
+        if self._cache is None or self._cache.shape[:2] != (h, w):
+            self._cache = np.empty((h, w, 3), np.uint8)
+            self._cache[:] = self.bgr
+        return self._cache
+
+    def close(self) -> None:
+        self._cache = None
+
+
+class ImageBackground:
+    """A still image, aspect-filled (scaled to cover, centre-cropped); cached per output size."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.spec = f"image:{path}"
+        self.image = _read_image(path)
+        self._cache: dict[tuple[int, int], np.ndarray] = {}
+
+    def render(self, h, w, frame, alpha):
+        img = self._cache.get((h, w))
+        if img is None:
+            if len(self._cache) > 4:
+                self._cache.clear()
+            img = self._cache[(h, w)] = aspect_fill(self.image, h, w)
+        return img
+
+    def close(self) -> None:
+        self._cache.clear()
+
+
+class VideoBackground:
+    """A video file, looped, aspect-filled; advances one frame per ``render`` call."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.spec = f"video:{path}"
+        if not os.path.isfile(path):
+            raise BadInput(f"background video {path} not found",
+                           "check the path, or pick another background (blur, image:PATH)")
+        self._cap = cv2.VideoCapture(path)
+        ok, first = self._cap.read() if self._cap.isOpened() else (False, None)
+        if not ok or first is None:
+            self._cap.release()
+            raise BadInput(f"background video {path} cannot be decoded",
+                           "use a video OpenCV can read (e.g. MP4/H.264 or AVI/MJPEG)")
+        self._last = first
+        self._pending: np.ndarray | None = first  # the first frame is shown first
+        self._out: np.ndarray | None = None
+
+    def _next(self) -> np.ndarray:
+        if self._pending is not None:
+            frame, self._pending = self._pending, None
+            return frame
+        ok, frame = self._cap.read()
+        if not ok:  # end of the file: loop
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self._cap.read()
+        if ok and frame is not None:
+            self._last = frame
+        return self._last
+
+    def render(self, h, w, frame, alpha):
+        src = self._next()
+        if src.shape[:2] == (h, w):
+            return src
+        return aspect_fill(src, h, w)
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class BlurBackground:
+    """The camera frame blurred from background pixels only (normalised convolution).
+
+    ``bg = G * (frame . w) / G * w`` with ``w = 1 - dilate(a)``: the mask dilated by one low-res pixel,
+    so pixels that are even partly person carry no weight -- no halo of the person around its outline.
+    Runs at the coarsest power-of-2 level where the blur's sigma is still >= 2 px (small kernels,
+    few pixels), then one bilinear upscale.  ``strength`` 1..100 is the blur's sigma in pixels of a 720-line frame.
+    """
+
+    def __init__(self, strength: int = DEFAULT_BLUR) -> None:
+        if not 1 <= int(strength) <= 100:
+            raise BadInput(f"blur strength {strength} is out of range",
+                           "use a whole number from 1 to 100, e.g. blur:15")
+        self.strength = int(strength)
+        self.spec = f"blur:{self.strength}"
+        self._kernel = np.ones((3, 3), np.uint8)
+        self._pool = _Pool()
+
+    def render(self, h, w, frame, alpha, small: np.ndarray | None = None):
+        """``small``: optional downscaled copy of ``frame`` to start from (the compositor has one)."""
+        pool = self._pool
+        sigma_full = self.strength * h / 720.0
+        if small is None or small.shape[0] > h:
+            small = frame
+        k = 0  # halve while the blur stays above ~2 px there: same look, less work
+        while sigma_full * small.shape[0] / h > 4.0 and small.shape[0] >= 16:
+            small = _halve(small, pool(f"lv{k}", (small.shape[0] // 2, small.shape[1] // 2, 3)))
+            k += 1
+        sh, sw = small.shape[:2]
+        sigma = max(sigma_full * sh / h, 0.5)
+        a = alpha if alpha.shape[:2] == (sh, sw) else cv2.resize(
+            alpha, (sw, sh), dst=pool("a", (sh, sw), np.float32),
+            interpolation=cv2.INTER_AREA if alpha.shape[1] > sw else cv2.INTER_LINEAR)
+        wgt = cv2.dilate(a, self._kernel, dst=pool("wgt", (sh, sw), np.float32))
+        np.clip(wgt, 0.0, 1.0, out=wgt)
+        np.subtract(np.float32(1.0 + 1e-3), wgt, out=wgt)  # 1e-3: the division stays defined inside the person
+        w3 = cv2.cvtColor(wgt, cv2.COLOR_GRAY2BGR, dst=pool("w3", (sh, sw, 3), np.float32))
+        num = cv2.multiply(small, w3, dst=pool("num", (sh, sw, 3), np.float32), dtype=cv2.CV_32F)
+        buf = cv2.cvtColor(num, cv2.COLOR_BGR2BGRA, dst=pool("buf", (sh, sw, 4), np.float32))
+        buf[:, :, 3] = wgt
+        # StackBlur: a near-Gaussian whose cost does not grow with the kernel (2.5x faster here);
+        # ksize ~ 4.7 sigma matches the Gaussian's sigma within ~5 %
+        k = 2 * int(round(sigma * 2.35)) + 1
+        blurred = cv2.stackBlur(buf, (k, k), dst=pool("blur", (sh, sw, 4), np.float32))
+        num = cv2.cvtColor(blurred, cv2.COLOR_BGRA2BGR, dst=num)
+        den = cv2.cvtColor(cv2.extractChannel(blurred, 3, dst=wgt), cv2.COLOR_GRAY2BGR, dst=w3)
+        bg_small = cv2.divide(num, den, dst=pool("bgs", (sh, sw, 3)), dtype=cv2.CV_8U)
+        return cv2.resize(bg_small, (w, h), dst=pool("out", (h, w, 3)), interpolation=cv2.INTER_LINEAR)
+
+    def close(self) -> None:
+        self._pool.clear()
+
+
+def _parse_color(text: str) -> tuple[int, int, int]:
+    t = text.strip().lstrip("#")
+    if len(t) == 3:
+        t = "".join(c * 2 for c in t)
+    if len(t) != 6 or any(c not in "0123456789abcdefABCDEF" for c in t):
+        raise BadInput(f"background color '{text}' is not a #RRGGBB hex color",
+                       "write it like color:#00B140 (green) or color:#FFFFFF (white)")
+    r, g, b = int(t[0:2], 16), int(t[2:4], 16), int(t[4:6], 16)
+    return b, g, r
+
+
+def parse_background(spec) -> Background:
+    """``blur[:N]`` | ``image:PATH`` | ``video:PATH`` | ``color:#RRGGBB`` | ``none`` -> a Background.
+
+    A Background object is returned as is.  Raises :class:`BadInput` for an unknown spec, a missing or
+    undecodable file, a bad color or blur strength.
+    """
+    if spec is None:
+        return BlurBackground()
+    if not isinstance(spec, str):
+        if callable(getattr(spec, "render", None)):
+            return spec
+        raise BadInput(f"background {spec!r} is neither a spec string nor a Background", BACKGROUND_HELP)
+    text = spec.strip()
+    kind, sep, arg = text.partition(":")
+    kind = kind.lower()
+    if kind in ("", "blur"):
+        if not sep:
+            return BlurBackground()
+        try:
+            strength = int(arg)
+        except ValueError:
+            raise BadInput(f"blur strength '{arg}' is not a whole number",
+                           "use blur:N with N from 1 to 100, e.g. blur:15") from None
+        return BlurBackground(strength)
+    if kind == "none" and not sep:
+        return NoneBackground()
+    if kind == "color" and sep:
+        return ColorBackground(_parse_color(arg), spec=text)
+    if kind == "image" and sep and arg:
+        return ImageBackground(os.path.expanduser(arg))
+    if kind == "video" and sep and arg:
+        return VideoBackground(os.path.expanduser(arg))
+    raise BadInput(f"unknown background '{spec}'", BACKGROUND_HELP)
+
+
+# --------------------------------------------------------------------------------------------------
+# mask clean-up and refinement
+# --------------------------------------------------------------------------------------------------
+
+def cleanup_mask(prob: np.ndarray, min_frac: float = 0.1) -> np.ndarray:
+    """Erase foreground blobs (8-connected, > 0.5) smaller than ``min_frac`` of the largest one.
+
+    Works at the mask's (model) resolution.  Returns ``prob`` itself when nothing is erased, else a
+    copy; erased blobs are dilated by one pixel first so their soft fringe goes too.
+    """
+    binary = cv2.compare(prob, 0.5, cv2.CMP_GT)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    if n <= 2:  # background + at most one blob
+        return prob
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    drop = np.flatnonzero(areas < min_frac * areas.max()) + 1
+    if drop.size == 0:
+        return prob
+    out = prob.copy()
+    h, w = prob.shape
+    kernel = np.ones((3, 3), np.uint8)
+    for lab in drop:  # erase inside each blob's bounding box (+1 px): blobs are small, boxes cheap
+        x, y, bw, bh = stats[lab, :4]
+        x0, y0, x1, y1 = max(x - 1, 0), max(y - 1, 0), min(x + bw + 1, w), min(y + bh + 1, h)
+        blob = cv2.dilate((labels[y0:y1, x0:x1] == lab).view(np.uint8), kernel)
+        out[y0:y1, x0:x1][blob.view(bool)] = 0.0
+    return out
+
+
+class _FastGuidedFilter:
+    """Edge-aware upsampling of the mask: a fast guided filter (He & Sun) in "detail" form.
+
+    The guided filter's linear model ``q = a * I + b`` is fitted per window at low resolution (gray
+    guide ``I`` in 0..1, ``radius`` in low-res px, regulariser ``eps``) and applied at a finer level.
+    Plain, it also box-blurs the mask wherever the guide does not explain it (person and background of
+    similar brightness): on synthetic scenes that made it *worse* than bilinear upsampling.  So only
+    the part the guide explains is used: ``q = up(p - mean(a * mean(I))) + up(mean(a)) * I``, i.e. the plain
+    filter's output minus what it gives with ``a = 0``.  Where the guide has an edge, the mask snaps
+    to it; elsewhere the result is the bilinear upsampling.  Measured on synthetic head-and-shoulders
+    scenes (MAE in a 24 px band around the outline): 0.094 bilinear -> 0.032..0.081 (plain: 0.10..0.20).
+    """
+
+    def __init__(self, radius: int = 2, eps: float = 4e-3) -> None:
+        self.ksize = (2 * radius + 1, 2 * radius + 1)
+        self.eps = float(eps)
+        self._pool = _Pool()
+
+    def __call__(self, guide_low: np.ndarray, p_low: np.ndarray, guide_hi: np.ndarray,
+                 out: np.ndarray | None = None) -> np.ndarray:
+        """guide_* gray uint8; p_low float32 0..1 of guide_low's size -> uint8 alpha at guide_hi's size."""
+        b, sh = self._pool, guide_low.shape[:2]
+        f = lambda name: b(name, sh, np.float32)
+        box = lambda x, name: cv2.boxFilter(x, -1, self.ksize, dst=f(name), borderType=cv2.BORDER_REFLECT)
+        i = cv2.multiply(guide_low, 1 / 255, dst=f("i"), dtype=cv2.CV_32F)
+        mi, mp = box(i, "mi"), box(p_low, "mp")
+        mip = box(cv2.multiply(i, p_low, dst=f("t")), "mip")
+        mii = box(cv2.multiply(i, i, dst=f("t")), "mii")
+        var = cv2.subtract(mii, cv2.multiply(mi, mi, dst=f("t")), dst=f("var"))
+        cov = cv2.subtract(mip, cv2.multiply(mi, mp, dst=f("t")), dst=f("cov"))
+        a = cv2.divide(cov, cv2.add(var, self.eps, dst=var), dst=f("a"))
+        ma = box(a, "ma")
+        c = box(cv2.multiply(a, mi, dst=f("t")), "c")
+        c = cv2.subtract(p_low, c, dst=c)
+        c = cv2.multiply(c, 255.0, dst=c)  # q is computed in 0..255 units below
+        hh, hw = guide_hi.shape[:2]
+        ha = cv2.resize(ma, (hw, hh), dst=b("ha", (hh, hw), np.float32), interpolation=cv2.INTER_LINEAR)
+        hc = cv2.resize(c, (hw, hh), dst=b("hc", (hh, hw), np.float32), interpolation=cv2.INTER_LINEAR)
+        q = cv2.multiply(ha, guide_hi, dst=ha, dtype=cv2.CV_32F)
+        if out is None:
+            out = b("q8", (hh, hw), np.uint8)
+        return cv2.add(q, hc, dst=out, dtype=cv2.CV_8U)  # rounds and saturates: alpha clamped to 0..255
+
+
+# --------------------------------------------------------------------------------------------------
+# compositor
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Settings:
+    background: Background
+    refine: bool
+    mirror: bool
+    cleanup: bool
+
+
+class Compositor:
+    """See the module docstring.  ``compose`` must be called from one thread at a time.
+
+    ``cleanup_min_frac``: blobs below this fraction of the largest are erased.  ``guided_radius`` (in
+    ~model-res px) and ``guided_eps``: the guided filter's window and regulariser.  ``refine_level``:
+    the pyramid level the guided filter's output is computed at (0 = full resolution, 1 = half, then
+    bilinear upscale); 1 is 0.5 ms cheaper at 720p and hardly distinguishable.
+    """
+
+    def __init__(self, background="blur", refine: bool = True, mirror: bool = False, cleanup: bool = True,
+                 cleanup_min_frac: float = 0.1, guided_radius: int = 2, guided_eps: float = 4e-3,
+                 refine_level: int = 1) -> None:
+        self._lock = threading.Lock()
+        self._settings = _Settings(parse_background(background), bool(refine), bool(mirror), bool(cleanup))
+        self._retired: list = []
+        self.cleanup_min_frac = float(cleanup_min_frac)
+        self.refine_level = int(refine_level)
+        self._gf = _FastGuidedFilter(guided_radius, guided_eps)
+        self._pool = _Pool()
+        self.last_timings: dict[str, float] | None = None  # filled when compose(..., timing=True)
+
+    # -- live settings ----------------------------------------------------------------------------
+    def _update(self, **changes) -> None:
+        with self._lock:
+            old = self._settings
+            self._settings = replace(old, **changes)
+            if "background" in changes and changes["background"] is not old.background:
+                self._retired.append(old.background)
+
+    @property
+    def background(self) -> Background:
+        return self._settings.background
+
+    def set_background(self, spec) -> None:
+        """Swap the background; a bad spec raises :class:`BadInput` and leaves the current one."""
+        self._update(background=parse_background(spec))
+
+    @property
+    def refine(self) -> bool:
+        return self._settings.refine
+
+    @refine.setter
+    def refine(self, value: bool) -> None:
+        self._update(refine=bool(value))
+
+    @property
+    def mirror(self) -> bool:
+        return self._settings.mirror
+
+    @mirror.setter
+    def mirror(self, value: bool) -> None:
+        self._update(mirror=bool(value))
+
+    @property
+    def cleanup(self) -> bool:
+        return self._settings.cleanup
+
+    @cleanup.setter
+    def cleanup(self, value: bool) -> None:
+        self._update(cleanup=bool(value))
+
+    def close(self) -> None:
+        with self._lock:
+            retired, self._retired = self._retired, []
+        for bg in retired + [self._settings.background]:
+            bg.close()
+        self._pool.clear()
+
+    # -- per frame --------------------------------------------------------------------------------
+    def compose(self, frame_bgr: np.ndarray, prob_lowres: np.ndarray, timing: bool = False) -> np.ndarray:
+        """Composite one frame: (H, W, 3) uint8, a fresh array (safe to keep after the next call).
+
+        ``prob_lowres``: float32 (h, w) person probability at any resolution (model resolution).
+        ``timing=True`` records per-sub-step milliseconds in ``last_timings`` (for the benchmark).
+        """
+        if self._retired:  # backgrounds swapped out since the last frame: safe to close now
+            with self._lock:
+                retired, self._retired = self._retired, []
+            for old in retired:
+                old.close()
+        s = self._settings  # one snapshot for the whole frame
+        pool = self._pool
+        clock = _Clock(timing)
+        frame = _to_bgr8(frame_bgr)
+        prob = np.asarray(prob_lowres)
+        if prob.ndim == 3:
+            prob = prob[:, :, 0]
+        if prob.ndim != 2 or prob.size == 0:
+            raise BadInput(f"the compositor got a mask of shape {prob.shape}", "pass a (h, w) probability map")
+        if prob.dtype != np.float32:
+            prob = prob.astype(np.float32)
+        h, w = frame.shape[:2]
+
+        if isinstance(s.background, NoneBackground):
+            out = cv2.flip(frame, 1) if s.mirror else frame.copy()
+            clock.done("mirror")
+            self.last_timings = clock.ms
+            return out
+        if s.mirror:  # flip the inputs, not the output: a background image is never mirrored
+            frame = cv2.flip(frame, 1, dst=pool("mirror", frame.shape))
+            prob = cv2.flip(prob, 1)
+        clock.done("mirror")
+
+        if s.cleanup:
+            prob = cleanup_mask(prob, self.cleanup_min_frac)
+        clock.done("cleanup")
+
+        # pyramid: exact halvings (cheap, alias-free) down to >= the mask's size, then one bilinear step
+        # to exactly the mask's size: `low` is where the guided filter's coefficients are fitted
+        ph, pw = prob.shape
+        levels = [frame]
+        while levels[-1].shape[0] // 2 >= ph and levels[-1].shape[1] // 2 >= pw:
+            lh, lw = levels[-1].shape[0] // 2, levels[-1].shape[1] // 2
+            levels.append(_halve(levels[-1], pool(f"lv{len(levels)}", (lh, lw, 3))))
+        low = levels[-1]
+        if low.shape[0] > ph and low.shape[1] > pw:
+            low = cv2.resize(low, (pw, ph), dst=pool("low", (ph, pw, 3)), interpolation=cv2.INTER_LINEAR)
+        lh, lw = low.shape[:2]
+        hi = levels[min(self.refine_level, len(levels) - 1)]
+        hh, hw = hi.shape[:2]
+        clock.done("pyramid")
+
+        if s.refine:
+            p_low = prob if (lh, lw) == (ph, pw) else cv2.resize(
+                prob, (lw, lh), dst=pool("p_low", (lh, lw), np.float32), interpolation=cv2.INTER_AREA)
+            g_low = cv2.cvtColor(low, cv2.COLOR_BGR2GRAY, dst=pool("g_low", (lh, lw)))
+            g_hi = cv2.cvtColor(hi, cv2.COLOR_BGR2GRAY, dst=pool("g_hi", (hh, hw)))
+            a_hi = self._gf(g_low, p_low, g_hi, out=pool("a_hi", (hh, hw)))
+        else:
+            a_hi = cv2.resize(prob, (hw, hh), dst=pool("a_hif", (hh, hw), np.float32), interpolation=cv2.INTER_LINEAR)
+            a_hi = cv2.multiply(a_hi, 255.0, dst=pool("a_hi", (hh, hw)), dtype=cv2.CV_8U)
+        alpha = a_hi if (hh, hw) == (h, w) else cv2.resize(a_hi, (w, h), dst=pool("alpha", (h, w)),
+                                                           interpolation=cv2.INTER_LINEAR)
+        clock.done("refine")
+
+        # the background renderer gets the refined alpha as float at `low` resolution
+        a_low = a_hi if (hh, hw) == (lh, lw) else cv2.resize(a_hi, (lw, lh), dst=pool("a_low8", (lh, lw)),
+                                                             interpolation=cv2.INTER_LINEAR)
+        a_low = cv2.multiply(a_low, 1 / 255, dst=pool("a_low", (lh, lw), np.float32), dtype=cv2.CV_32F)
+        bgobj = s.background
+        if isinstance(bgobj, BlurBackground):
+            bg = bgobj.render(h, w, frame, a_low, small=low)
+        else:
+            bg = bgobj.render(h, w, frame, a_low)
+        if getattr(bg, "shape", None) != frame.shape or bg.dtype != np.uint8:
+            raise BadInput(f"background {getattr(bgobj, 'spec', bgobj)!r} rendered {getattr(bg, 'shape', bg)!r}",
+                           f"a Background must return a ({h}, {w}, 3) uint8 image")
+        clock.done("background")
+
+        # out = a * frame + (1 - a) * bg in 8-bit saturating SIMD ops (exact where a is 0 or 255)
+        a3 = cv2.cvtColor(alpha, cv2.COLOR_GRAY2BGR, dst=pool("a3", (h, w, 3)))
+        inv = cv2.cvtColor(cv2.bitwise_not(alpha, dst=pool("inv1", (h, w))), cv2.COLOR_GRAY2BGR,
+                           dst=pool("inv", (h, w, 3)))
+        fg = cv2.multiply(frame, a3, dst=a3, scale=1 / 255)
+        bgw = cv2.multiply(bg, inv, dst=inv, scale=1 / 255)
+        out = cv2.add(fg, bgw, dst=np.empty((h, w, 3), np.uint8))
+        clock.done("blend")
+        self.last_timings = clock.ms
+        return out
+
+
+class _Clock:
+    """Per-sub-step wall time, only when asked (two perf_counter calls per step otherwise skipped)."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.ms: dict[str, float] | None = {} if on else None
+        if on:
+            import time
+            self._now = time.perf_counter
+            self._t = self._now()
+
+    def done(self, step: str) -> None:
+        if self.on:
+            t = self._now()
+            self.ms[step] = self.ms.get(step, 0.0) + (t - self._t) * 1e3
+            self._t = t
