@@ -15,7 +15,7 @@ from PaddleSeg's ``SemanticConnectivityLoss`` in three ways:
   in scan order, and only when there are more than twice as many as label components); the rest are
   neither paired nor lone. Without the cap, ``1 - loss`` on a one-hot prediction equals ``sc_metric``.
 
-Cost per batch of 16 at 256x144 (2 CPU cores): see ``python -m vbg_app.train.losses.semantic_connectivity``.
+Cost per batch: ``vbg train --config ... --bench`` (see :func:`bench`).
 """
 from __future__ import annotations
 
@@ -57,8 +57,9 @@ class SemanticConnectivityLoss(nn.Module):
         return loss[scored].mean()
 
 
-def _bench(batch: int = 16, width: int = 256, height: int = 144, runs: int = 10) -> None:
-    """Time forward + backward on blobby random logits (early-training-like: many components)."""
+def bench(batch: int = 16, width: int = 256, height: int = 144, runs: int = 10) -> list[dict]:
+    """Time forward + backward on generated logits: "early" = noisy logits (hundreds of components, like
+    the first iterations), "late" = smooth logits close to the labels. Returns one dict per case."""
     import time
 
     import cv2
@@ -67,30 +68,25 @@ def _bench(batch: int = 16, width: int = 256, height: int = 144, runs: int = 10)
     labels = torch.zeros(batch, height, width, dtype=torch.long)
     for b in range(batch):
         m = np.zeros((height, width), np.uint8)
-        cv2.ellipse(m, (width // 2 + int(rng.integers(-30, 30)), height), (width // 5, int(height * 0.8)), 0, 180, 360,
-                    1, -1)
-        cv2.circle(m, (width // 2, height // 3), height // 5, 1, -1)
+        cx = width // 2 + int(rng.integers(-width // 8, width // 8))
+        cv2.ellipse(m, (cx, height), (width // 5, int(height * 0.55)), 0, 180, 360, 1, -1)
+        cv2.circle(m, (cx, height // 3), height // 6, 1, -1)
         labels[b] = torch.from_numpy(m.astype(np.int64))
     loss_fn = SemanticConnectivityLoss()
-    for name, sigma in (("early (noisy logits)", 1.0), ("late (smooth logits)", 8.0)):
-        noise = rng.standard_normal((batch, 1, height, width)).astype(np.float32)
-        smooth = np.stack([cv2.GaussianBlur(n[0], (0, 0), sigma) for n in noise])[:, None] * 4
-        base = torch.from_numpy(smooth) + (labels[:, None].float() - 0.5) * 1.0
+    out = []
+    for case, sigma, amp in (("early (noisy logits)", 1.0, 4.0), ("late (smooth logits)", 6.0, 1.0)):
+        noise = rng.standard_normal((batch, height, width)).astype(np.float32)
+        smooth = np.stack([cv2.GaussianBlur(n, (0, 0), sigma) for n in noise]) * amp * sigma
+        base = torch.from_numpy(smooth)[:, None] + (labels[:, None].float() - 0.5) * 6.0
         logits = torch.cat([-base, base], 1).requires_grad_(True)
         loss_fn(logits, labels).backward()  # warm-up
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(runs):
             logits.grad = None
-            loss = loss_fn(logits, labels)
-            loss.backward()
-        dt = (time.perf_counter() - t0) / runs
-        n_comp = [int(cv2.connectedComponents((logits[b, 1] > logits[b, 0]).detach().numpy().astype(np.uint8))[0] - 1)
-                  for b in range(batch)]
-        print(f"SC loss {name}: {dt * 1000:.1f} ms per batch of {batch} at {width}x{height} (forward+backward; "
-              f"median {int(np.median(n_comp))} predicted person components per image, cap "
-              f"{loss_fn.max_pred_components}; loss {loss.item():.3f})")
-
-
-if __name__ == "__main__":
-    torch.set_num_threads(1)
-    _bench()
+            loss_fn(logits, labels).backward()
+        wall, cpu = (time.perf_counter() - t0) / runs, (time.process_time() - c0) / runs
+        pred = (logits[:, 1] > logits[:, 0]).detach().numpy().astype(np.uint8)
+        comps = [cv2.connectedComponents(p, connectivity=8)[0] - 1 for p in pred]
+        out.append({"case": case, "wall_ms": wall * 1000, "cpu_ms": cpu * 1000,
+                    "components": int(np.median(comps)), "cap": loss_fn.max_pred_components})
+    return out

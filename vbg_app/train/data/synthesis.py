@@ -1,0 +1,376 @@
+"""PP-HumanSeg-style data synthesis: webcam framing, new backgrounds, occluders (numpy/OpenCV only).
+
+The PP-HumanSeg paper makes meeting-like training data by cutting people out with their masks and pasting
+them onto other backgrounds. :class:`Synthesizer` does that and more, per sample, as a pure function of a
+``numpy.random.Generator``:
+
+1. **framing**: full-body photos (person bbox taller than ``full_body_aspect`` x its width) get a webcam
+   crop with probability ``p_webcam``: from a little above the head down to 40-60 % of the person's
+   height, at the output aspect (16:9), the person centred ± ``center_jitter``; other images get a box
+   around the person with scale jitter. Plus rotation (± ``max_rotation``°) and a horizontal flip;
+   all of it is one affine warp from the source photo straight to the output size;
+2. **background** (probability ``p_composite``): the person (warped with a zero border) is alpha-blended
+   with a slightly feathered mask onto a new background: a random crop of an image from ``backgrounds``
+   folders, or a generated one (gradient, blurred noise, room with "furniture" rectangles, bookshelves);
+   without compositing the photo's own background is kept (mirrored at the borders);
+3. **occluders** (probability ``p_occluder``): a hand, a mug/cup or a random blob drawn over the lower
+   part of the person; the drawn pixels become person (hands; blobs/mugs with ``p_occluder_foreground``)
+   or background, so image and label always agree;
+4. **photometric** changes of the whole frame (:class:`~vbg_app.train.data.augment.Photometric`).
+
+Labels are uint8 0 = background, 1 = person, 255 = ignore.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vbg_app.train.data.augment import Photometric, similarity, warp_pair
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+# -- generated backgrounds ------------------------------------------------------------------------------------------
+def _rand_color(rng, lo=30, hi=230) -> np.ndarray:
+    return rng.integers(lo, hi, 3).astype(np.float32)
+
+
+def _muted(rng) -> np.ndarray:
+    """A wall-like colour: a random hue, low saturation."""
+    base = rng.uniform(90, 230)
+    tint = rng.uniform(-25, 25, 3)
+    return np.clip(base + tint, 0, 255).astype(np.float32)
+
+
+def gradient_background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    c0, c1 = _rand_color(rng), _rand_color(rng)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    if rng.random() < 0.5:  # linear
+        a = rng.uniform(0, 2 * math.pi)
+        t = (xs / w - 0.5) * math.cos(a) + (ys / h - 0.5) * math.sin(a)
+        t = (t - t.min()) / max(float(np.ptp(t)), 1e-6)
+    else:  # radial
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        t = np.sqrt((xs - cx) ** 2 + (ys - cy) ** 2) / math.hypot(w, h)
+        t = np.clip(t * rng.uniform(1.0, 2.0), 0, 1)
+    img = c0 * (1 - t[..., None]) + c1 * t[..., None]
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def noise_background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Blurred multi-scale colour noise (out-of-focus clutter, bokeh-like)."""
+    img = np.zeros((h, w, 3), np.float32)
+    amp = 1.0
+    for cells in (3, 7, 16):
+        small = rng.uniform(0, 255, (cells, max(2, int(cells * w / h)), 3)).astype(np.float32)
+        img += amp * cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+        amp *= 0.45
+    img /= 1.0 + 0.45 + 0.45 ** 2
+    if rng.random() < 0.5:  # a few bright discs (lights)
+        for _ in range(int(rng.integers(3, 12))):
+            cv2.circle(img, (int(rng.integers(0, w)), int(rng.integers(0, h))), int(rng.integers(2, max(3, h // 8))),
+                       tuple(float(v) for v in rng.uniform(150, 255, 3)), -1)
+    img = cv2.GaussianBlur(img, (0, 0), rng.uniform(1.0, 4.0))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def room_background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A wall, a floor band, "furniture" rectangles (cabinets, frames, a bright window) and a plant."""
+    wall = _muted(rng)
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = wall
+    floor_y = int(h * rng.uniform(0.65, 0.95))
+    img[floor_y:] = np.clip(wall * rng.uniform(0.4, 0.8), 0, 255)
+    for _ in range(int(rng.integers(2, 7))):
+        rw, rh = int(w * rng.uniform(0.08, 0.4)), int(h * rng.uniform(0.1, 0.6))
+        x0, y0 = int(rng.integers(-rw // 2, w)), int(rng.integers(0, max(1, floor_y)))
+        kind = rng.random()
+        color = tuple(float(v) for v in (_rand_color(rng, 200, 255) if kind < 0.2 else _rand_color(rng)))
+        cv2.rectangle(img, (x0, y0), (x0 + rw, y0 + rh), color, -1)
+        if kind >= 0.2 and rng.random() < 0.6:  # inner panel / picture
+            m = max(2, min(rw, rh) // 8)
+            inner = tuple(float(v) for v in _rand_color(rng))
+            cv2.rectangle(img, (x0 + m, y0 + m), (x0 + rw - m, y0 + rh - m), inner, -1)
+        if kind < 0.2:  # window bars
+            cv2.line(img, (x0 + rw // 2, y0), (x0 + rw // 2, y0 + rh), (60.0, 60.0, 60.0), max(1, w // 200))
+    if rng.random() < 0.4:  # a plant: green ellipses on a pot
+        px, py = int(rng.integers(0, w)), int(h * rng.uniform(0.4, 0.8))
+        cv2.rectangle(img, (px - w // 40, py), (px + w // 40, py + h // 8), (40.0, 70.0, 140.0), -1)
+        for _ in range(8):
+            cv2.ellipse(img, (px + int(rng.integers(-w // 20, w // 20)), py - int(rng.integers(0, h // 5))),
+                        (int(w * 0.02) + 1, int(h * 0.06) + 1), float(rng.uniform(0, 180)), 0, 360,
+                        (float(rng.uniform(20, 70)), float(rng.uniform(90, 160)), float(rng.uniform(20, 60))), -1)
+    img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 2.5))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def shelves_background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Bookshelves: horizontal planks with rows of book spines of random colours and heights."""
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = _muted(rng) * rng.uniform(0.5, 1.0)
+    plank = tuple(float(v) for v in _rand_color(rng, 40, 160))
+    n = int(rng.integers(2, 5))
+    gap = h / n
+    x_left, x_right = int(rng.integers(-w // 4, w // 3)), int(rng.integers(2 * w // 3, w + w // 4))
+    for i in range(n):
+        base = int((i + 1) * gap - gap * 0.1)
+        x = x_left
+        while x < x_right:
+            bw = int(rng.integers(max(2, w // 120), max(3, w // 30)))
+            bh = int(gap * rng.uniform(0.45, 0.85))
+            col = tuple(float(v) for v in _rand_color(rng, 20, 220))
+            if rng.random() < 0.85:
+                cv2.rectangle(img, (x, base - bh), (x + bw, base), col, -1)
+            x += bw + int(rng.integers(0, 3))
+        cv2.rectangle(img, (x_left, base), (x_right, base + max(2, h // 40)), plank, -1)
+    img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 2.0))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+GENERATORS = {
+    "gradient": gradient_background,
+    "noise": noise_background,
+    "room": room_background,
+    "shelves": shelves_background,
+}
+
+
+class BackgroundBank:
+    """Backgrounds at a requested size: random crops of image files from ``folders`` (with probability
+    ``p_folder`` when there are any), else one of the generated kinds. Files are decoded once per process
+    and kept downscaled to ``cache_long_side``."""
+
+    def __init__(self, folders=(), p_folder: float = 0.5, kinds=tuple(GENERATORS), cache_long_side: int = 640) -> None:
+        self.files: list[Path] = []
+        for f in folders or ():
+            p = Path(f)
+            if p.is_dir():
+                self.files += sorted(x for x in p.rglob("*") if x.suffix.lower() in IMAGE_EXTS)
+            elif p.is_file():
+                self.files.append(p)
+            else:
+                from vbg_app.errors import BadInput
+                raise BadInput(f"background folder {p} does not exist", "fix data.backgrounds in the config")
+        unknown = set(kinds) - set(GENERATORS)
+        if unknown:
+            from vbg_app.errors import BadInput
+            raise BadInput(f"unknown background kinds {sorted(unknown)}", f"use: {', '.join(GENERATORS)}")
+        self.kinds = list(kinds)
+        self.p_folder = float(p_folder) if self.files else 0.0
+        self.cache_long_side = int(cache_long_side)
+        self._cache: dict[int, np.ndarray] = {}
+
+    def _load(self, i: int) -> np.ndarray:
+        img = self._cache.get(i)
+        if img is None:
+            img = cv2.imread(str(self.files[i]), cv2.IMREAD_COLOR)
+            if img is None:
+                img = np.full((64, 64, 3), 128, np.uint8)
+            s = self.cache_long_side / max(img.shape[:2])
+            if s < 1:
+                img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+            self._cache[i] = img
+        return img
+
+    def sample(self, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+        if self.files and rng.random() < self.p_folder:
+            src = self._load(int(rng.integers(len(self.files))))
+            sh, sw = src.shape[:2]
+            scale = rng.uniform(0.5, 1.0)
+            ch = min(sh, int(sw * h / w)) * scale
+            cw = ch * w / h
+            x0, y0 = rng.uniform(0, sw - cw), rng.uniform(0, sh - ch)
+            M = np.array([[w / cw, 0, -x0 * w / cw], [0, h / ch, -y0 * h / ch]])
+            if rng.random() < 0.5:
+                M = np.array([[-1, 0, w - 1], [0, 1, 0]]) @ np.vstack([M, [0, 0, 1]])
+            out, _ = warp_pair(src, None, M, (w, h))
+            return out
+        kind = self.kinds[int(rng.integers(len(self.kinds)))]
+        return GENERATORS[kind](h, w, rng)
+
+
+# -- occluders -----------------------------------------------------------------------------------------------------------
+SKIN = np.array([[80, 110, 190], [60, 90, 160], [110, 150, 220], [40, 60, 110], [90, 130, 200]], np.float32)  # BGR
+
+
+def _shade(img, mask, color, rng):
+    """Fill ``mask`` pixels of ``img`` with ``color`` under a soft vertical shading."""
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return
+    y0, y1 = ys.min(), ys.max() + 1
+    ramp = np.linspace(rng.uniform(0.75, 1.1), rng.uniform(0.6, 1.0), y1 - y0, dtype=np.float32)[ys - y0]
+    img[ys, xs] = np.clip(color[None, :] * ramp[:, None], 0, 255).astype(np.uint8)
+
+
+def draw_occluder(img: np.ndarray, label: np.ndarray, rng: np.random.Generator, p_foreground: float = 0.5) -> str:
+    """Draw a hand, a mug or a blob over the lower part of the person; update ``label`` in place to match.
+
+    Returns the kind drawn (or ``""`` when there is no person to occlude).
+    """
+    h, w = label.shape
+    ys, xs = np.nonzero(label == 1)
+    if len(ys) < 20:
+        return ""
+    lower = ys > np.percentile(ys, 35)
+    i = int(rng.integers(int(lower.sum()))) if lower.any() else int(rng.integers(len(ys)))
+    cy, cx = int(ys[lower][i] if lower.any() else ys[i]), int(xs[lower][i] if lower.any() else xs[i])
+    size = max(4, int(min(h, w) * rng.uniform(0.08, 0.22)))
+    m = np.zeros((h, w), np.uint8)
+    kind = ("hand", "mug", "blob")[int(rng.integers(3))]
+    if kind == "hand":
+        cv2.ellipse(m, (cx, cy), (int(size * 0.45), int(size * 0.55)), float(rng.uniform(-30, 30)), 0, 360, 1, -1)
+        base = float(rng.uniform(-120, -60))
+        for j in range(4):  # fingers fanning out upward
+            a = math.radians(base + (j - 1.5) * 14)
+            fx, fy = cx + int(math.cos(a) * size * 0.75), cy + int(math.sin(a) * size * 0.75)
+            cv2.line(m, (cx, cy), (fx, fy), 1, max(2, size // 6))
+        color = SKIN[int(rng.integers(len(SKIN)))] * rng.uniform(0.85, 1.15)
+        foreground = True
+    elif kind == "mug":
+        bw, bh = int(size * 0.55), int(size * 0.75)
+        cv2.rectangle(m, (cx - bw // 2, cy - bh // 2), (cx + bw // 2, cy + bh // 2), 1, -1)
+        cv2.ellipse(m, (cx + bw // 2, cy), (max(2, bw // 3), max(2, bh // 4)), 0, -90, 90, 1, max(2, size // 10))
+        color = _rand_color(rng)
+        foreground = rng.random() < p_foreground
+    else:
+        pts = []
+        n = int(rng.integers(5, 10))
+        for j in range(n):
+            a = 2 * math.pi * j / n
+            r = size * rng.uniform(0.3, 0.7)
+            pts.append((cx + int(r * math.cos(a)), cy + int(r * math.sin(a))))
+        cv2.fillPoly(m, [np.array(pts, np.int32)], 1)
+        color = _rand_color(rng)
+        foreground = rng.random() < p_foreground
+    mask = m.astype(bool)
+    _shade(img, mask, np.asarray(color, np.float32), rng)
+    label[mask] = 1 if foreground else 0
+    return kind
+
+
+# -- framing --------------------------------------------------------------------------------------------------------------
+def person_bbox(label: np.ndarray):
+    """(x0, y0, x1, y1) of the person pixels (exclusive end), or None."""
+    rows = np.flatnonzero((label == 1).any(1))
+    if len(rows) == 0:
+        return None
+    cols = np.flatnonzero((label == 1).any(0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+@dataclass
+class Synthesizer:
+    """Turns a (photo, label) pair into a training sample of size ``out_wh``; see the module docstring."""
+
+    out_wh: tuple = (256, 144)
+    p_composite: float = 0.6
+    backgrounds: list = field(default_factory=list)  # folders of background images
+    p_folder_background: float = 0.5
+    background_kinds: tuple = tuple(GENERATORS)
+    p_webcam: float = 0.8
+    full_body_aspect: float = 1.7
+    webcam_height: tuple = (0.4, 0.6)  # crop height as a fraction of the person's height
+    headroom: tuple = (0.03, 0.15)  # space above the head, as a fraction of the crop height
+    center_jitter: float = 0.12  # of the crop width
+    person_fill: tuple = (0.55, 1.1)  # non-webcam framing: person bbox height / crop height
+    scale_jitter: float = 0.1
+    max_rotation: float = 8.0
+    p_flip: float = 0.5
+    p_occluder: float = 0.2
+    p_occluder_foreground: float = 0.5
+    feather: float = 0.8  # sigma (px) of the composite alpha's edge softening
+    photometric: Photometric = field(default_factory=Photometric)
+
+    def __post_init__(self) -> None:
+        self.out_wh = tuple(int(v) for v in self.out_wh)
+        self.bank = BackgroundBank(self.backgrounds, self.p_folder_background, self.background_kinds,
+                                   cache_long_side=2 * max(self.out_wh))
+
+    # framing -------------------------------------------------------------------------------------------------
+    def frame_box(self, label: np.ndarray | None, shape, rng: np.random.Generator):
+        """(center_x, center_y, crop_height) of the source region that becomes the output frame."""
+        h, w = shape[:2]
+        out_w, out_h = self.out_wh
+        aspect = out_w / out_h
+        box = person_bbox(label) if label is not None else None
+        if box is None:  # no person: a random crop at the output aspect
+            ch = min(h, w / aspect) * rng.uniform(0.6, 1.0)
+            cw = ch * aspect
+            return rng.uniform(cw / 2, max(cw / 2, w - cw / 2)), rng.uniform(ch / 2, max(ch / 2, h - ch / 2)), ch
+        x0, y0, x1, y1 = box
+        ph, pw = y1 - y0, x1 - x0
+        if ph >= self.full_body_aspect * pw and rng.random() < self.p_webcam:
+            # webcam: from a little above the head to 40-60 % of the person's height
+            body = ph * rng.uniform(*self.webcam_height)
+            ch = body / (1.0 - rng.uniform(*self.headroom))
+            top = y0 - (ch - body)
+            cy = top + ch / 2
+            band = label[max(0, y0):int(min(h, y0 + body))] == 1
+            cols = np.flatnonzero(band.any(0))
+            cx = (cols[0] + cols[-1] + 1) / 2 if len(cols) else (x0 + x1) / 2
+            cx += rng.uniform(-1, 1) * self.center_jitter * ch * aspect
+            return cx, cy, ch
+        fill = rng.uniform(*self.person_fill)
+        ch = ph / fill
+        ch = max(ch, pw / aspect / 1.1)  # keep most of a wide person in frame
+        cx = (x0 + x1) / 2 + rng.uniform(-1, 1) * self.center_jitter * ch * aspect
+        if ph > 0.85 * ch:  # the head near the top of the frame, like a webcam; the body runs out at the bottom
+            cy = y0 - ch * rng.uniform(0.02, 0.15) + ch / 2
+        else:
+            cy = (y0 + y1) / 2 + rng.uniform(-0.1, 0.1) * ch
+        return cx, cy, ch
+
+    def geometry(self, label, shape, rng) -> np.ndarray:
+        cx, cy, ch = self.frame_box(label, shape, rng)
+        ch *= math.exp(rng.uniform(-self.scale_jitter, self.scale_jitter))
+        angle = rng.uniform(-self.max_rotation, self.max_rotation)
+        flip = rng.random() < self.p_flip
+        return similarity((cx, cy), max(ch, 4.0), self.out_wh, angle, flip)
+
+    # the sample ------------------------------------------------------------------------------------------------
+    def __call__(self, image: np.ndarray, label: np.ndarray | None, rng: np.random.Generator):
+        """``(image BGR uint8 out_h x out_w x 3, label uint8 or None)``; ``label`` None = unlabeled frame."""
+        out_w, out_h = self.out_wh
+        M = self.geometry(label, image.shape, rng)
+        composite = label is not None and rng.random() < self.p_composite
+        if composite:
+            img, lab = warp_pair(image, label, M, self.out_wh, border="constant", label_border=0)
+            alpha = (lab != 0).astype(np.float32)  # person and ignore band
+            if self.feather > 0:
+                alpha = cv2.GaussianBlur(alpha, (0, 0), self.feather)
+            bg = self.bank.sample(out_h, out_w, rng).astype(np.float32)
+            img = (bg + alpha[..., None] * (img.astype(np.float32) - bg)).clip(0, 255).astype(np.uint8)
+        else:
+            img, lab = warp_pair(image, label, M, self.out_wh, border="reflect")
+        if lab is not None and self.p_occluder > 0 and rng.random() < self.p_occluder:
+            draw_occluder(img, lab, rng, self.p_occluder_foreground)
+        img = self.photometric(img, rng)
+        return img, lab
+
+    @classmethod
+    def from_config(cls, out_wh, cfg: dict | None) -> "Synthesizer":
+        cfg = dict(cfg or {})
+        photometric = Photometric.from_config(cfg.pop("photometric", None))
+        fields = set(cls.__dataclass_fields__) - {"out_wh", "photometric"}
+        unknown = set(cfg) - fields
+        if unknown:
+            from vbg_app.errors import BadInput
+            raise BadInput(f"unknown synthesis options {sorted(unknown)}", f"use: {', '.join(sorted(fields))}")
+        cfg = {k: tuple(v) if isinstance(v, list) and k != "backgrounds" else v for k, v in cfg.items()}
+        return cls(out_wh=tuple(out_wh), photometric=photometric, **cfg)
+
+    def __getstate__(self):  # the background cache is per process
+        state = self.__dict__.copy()
+        state["bank"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.bank = BackgroundBank(self.backgrounds, self.p_folder_background, self.background_kinds,
+                                   cache_long_side=2 * max(self.out_wh))
+
