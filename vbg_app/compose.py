@@ -331,7 +331,7 @@ def cleanup_mask(prob: np.ndarray, min_frac: float = 0.1) -> np.ndarray:
     """Erase foreground blobs (8-connected, > 0.5) smaller than ``min_frac`` of the largest one.
 
     Works at the mask's (model) resolution.  Returns ``prob`` itself when nothing is erased, else a
-    copy; erased blobs are dilated by one pixel first so their soft fringe goes too.
+    copy; erased blobs are dilated by two pixels first so their soft fringe goes too.
     """
     binary = cv2.compare(prob, 0.5, cv2.CMP_GT)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
@@ -343,10 +343,10 @@ def cleanup_mask(prob: np.ndarray, min_frac: float = 0.1) -> np.ndarray:
         return prob
     out = prob.copy()
     h, w = prob.shape
-    kernel = np.ones((3, 3), np.uint8)
-    for lab in drop:  # erase inside each blob's bounding box (+1 px): blobs are small, boxes cheap
+    kernel = np.ones((5, 5), np.uint8)
+    for lab in drop:  # erase inside each blob's bounding box (+2 px): blobs are small, boxes cheap
         x, y, bw, bh = stats[lab, :4]
-        x0, y0, x1, y1 = max(x - 1, 0), max(y - 1, 0), min(x + bw + 1, w), min(y + bh + 1, h)
+        x0, y0, x1, y1 = max(x - 2, 0), max(y - 2, 0), min(x + bw + 2, w), min(y + bh + 2, h)
         blob = cv2.dilate((labels[y0:y1, x0:x1] == lab).view(np.uint8), kernel)
         out[y0:y1, x0:x1][blob.view(bool)] = 0.0
     return out
