@@ -74,10 +74,11 @@ def make_window(qtbot, gui_dirs, fake_engine):
 
     windows = []
 
-    def make(use_tray=False, scan_cameras=False, **overrides):
+    def make(use_tray=False, scan_cameras=False, probe_virtual_camera=False, **overrides):
         base = {"source": "demo", "camera_size": "640x360", "show_original": True}
         base.update(overrides)
-        win = MainWindow(overrides=base, use_tray=use_tray, preview_width=320, scan_cameras=scan_cameras)
+        win = MainWindow(overrides=base, use_tray=use_tray, preview_width=320, scan_cameras=scan_cameras,
+                         probe_virtual_camera=probe_virtual_camera)
         qtbot.addWidget(win)
         windows.append(win)
         win.show()

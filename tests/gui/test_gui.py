@@ -235,6 +235,17 @@ def test_missing_virtual_camera_shows_the_fix_and_keeps_the_preview(qtbot, make_
     wait_running(qtbot, win, frames=5)
 
 
+def test_start_up_says_when_no_virtual_camera_exists(qtbot, make_window, monkeypatch):
+    import platform
+    monkeypatch.setattr(platform, "system", lambda: "Linux")
+    with no_backends():
+        win = make_window(probe_virtual_camera=True)
+        qtbot.waitUntil(lambda: win.vcam_state[0] == "unavailable", timeout=WAIT)
+    assert "No virtual camera is available yet" in win.vcam_state_label.text()
+    assert "modprobe v4l2loopback" in win.vcam_state_label.text()
+    assert win.vcam_button.isEnabled() and not win.vcam_button.isChecked()
+
+
 def test_closing_the_window_with_the_camera_on_stops_every_thread(qtbot, make_window, fake_vcam):
     win = make_window()
     wait_running(qtbot, win)

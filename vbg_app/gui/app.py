@@ -151,7 +151,7 @@ def run_app(args) -> int:
         overrides["blur_strength"] = int(overrides["background"][5:])
     use_tray = False if (screenshot or quit_after or args.no_tray) else tray_available()
     win = MainWindow(SettingsStore(), overrides=overrides, use_tray=use_tray, persist=not screenshot,
-                     scan_cameras=not screenshot)
+                     scan_cameras=not screenshot, probe_virtual_camera=not screenshot)
     app.setQuitOnLastWindowClosed(not use_tray)
     win.quitRequested.connect(app.quit)
     result = {"rc": 0}

@@ -32,6 +32,7 @@ QLabel#banner[level="warning"] { background: #fff4d6; color: #6b4a00; }
 QLabel#banner[level="error"] { background: #fde2e1; color: #8a1c14; }
 QLabel#vcamState[state="on"] { color: #1b7a33; font-weight: bold; }
 QLabel#vcamState[state="error"] { color: #a1241a; }
+QLabel#vcamState[state="unavailable"] { color: #8a5a00; }
 QLabel#sourceState[level="error"], QLabel#engineState[level="error"] { color: #a1241a; }
 QLabel#readout { color: #555; font-family: monospace; }
 QLabel#hint { color: #777; }
@@ -132,7 +133,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, store: SettingsStore | None = None, overrides: dict | None = None,
                  use_tray: bool | None = None, persist: bool = True, preview_width: int = 960,
-                 scan_cameras: bool = True, parent=None) -> None:
+                 scan_cameras: bool = True, probe_virtual_camera: bool = True, parent=None) -> None:
         super().__init__(parent)
         self.store = store or SettingsStore()
         self.settings, notice = self.store.load()
@@ -242,7 +243,8 @@ class MainWindow(QMainWindow):
                 self.gallery.select_spec(self.settings.background, emit=False)
 
         # -- the worker ------------------------------------------------------------------------------
-        self.worker = PipelineWorker(self.settings.pipeline_config(), preview_width=preview_width, parent=self)
+        self.worker = PipelineWorker(self.settings.pipeline_config(), preview_width=preview_width,
+                                     probe_vcam=probe_virtual_camera, parent=self)
         self.worker.set_show_original(self.settings.show_original)
         self.worker.frameReady.connect(self._on_frame)
         self.worker.statsReady.connect(self._on_stats)
@@ -355,6 +357,8 @@ class MainWindow(QMainWindow):
             text = "Off. Turn it on, then choose the virtual camera in your meeting app."
         elif state == "error":
             text = f"Could not start: {text}"
+        elif state == "unavailable":
+            text = f"Off. No virtual camera is available yet: {text}"
         self.vcam_state_label.setText(text)
         self.vcam_state_label.setProperty("state", state)
         self.vcam_state_label.style().unpolish(self.vcam_state_label)
@@ -413,7 +417,7 @@ class MainWindow(QMainWindow):
     def save_screenshot(self, path: str) -> None:
         pm = self.grab()
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        if not pm.save(str(path), "PNG"):
+        if not pm.save(str(path), "PNG", 0):  # 0 = smallest file (strongest zlib compression)
             self.show_message("error", f"Could not save the screenshot to {path}.")
             path = ""
         self.screenshotSaved.emit(path)

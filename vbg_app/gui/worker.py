@@ -71,8 +71,10 @@ class PipelineWorker(QObject):
     runningChanged = Signal(bool)         # a pipeline is producing frames
     finished = Signal()
 
-    def __init__(self, config, preview_width: int = 960, threaded: bool = True, parent=None) -> None:
+    def __init__(self, config, preview_width: int = 960, threaded: bool = True, probe_vcam: bool = True,
+                 parent=None) -> None:
         super().__init__(parent)
+        self.probe_vcam = probe_vcam
         self.config = dataclasses.replace(config, sink="null")
         self.preview_width = preview_width
         self.threaded = threaded
@@ -181,6 +183,8 @@ class PipelineWorker(QObject):
         try:
             self._pipe = self._build()
             self.runningChanged.emit(self._pipe is not None)
+            if self.probe_vcam:
+                self._probe_vcam()
             while not self._quit.is_set():
                 pipe = self._pipe
                 idle = pipe is None or pipe.ended
@@ -332,6 +336,17 @@ class PipelineWorker(QObject):
         pipe.set_sink(sink)
         self._vcam_on = True
         self.vcamChanged.emit("on", self._vcam_text(sink))
+
+    def _probe_vcam(self) -> None:
+        """Tell the user before the meeting when no virtual camera exists (opens one for a moment)."""
+        try:
+            from vbg_app.sinks import virtual_camera_status
+            ok, text = virtual_camera_status()
+        except Exception as exc:  # an old sinks.py, a backend that misbehaves: just do not probe
+            log.info("virtual camera probe failed: %s", exc)
+            return
+        if not ok and not self._vcam_on and self._cmds.empty():
+            self.vcamChanged.emit("unavailable", text)
 
     @staticmethod
     def _vcam_text(sink) -> str:
