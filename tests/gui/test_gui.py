@@ -120,6 +120,25 @@ def test_each_kind_of_background_changes_the_output(qtbot, make_window):
     assert win.settings.background == builtin.spec
 
 
+def test_blur_slider_and_custom_colour_apply_at_once(qtbot, make_window, monkeypatch):
+    from PySide6.QtGui import QColor
+    from PySide6.QtWidgets import QColorDialog
+
+    win = make_window(background="none")
+    wait_running(qtbot, win)
+    with qtbot.waitSignal(win.worker.backgroundApplied, timeout=WAIT,
+                          check_params_cb=lambda s, err: s == "blur:60"):
+        win.gallery.blur_slider.setValue(60)  # moving the slider picks blur
+    assert win.gallery.current_entry().kind == "blur" and win.settings.blur_strength == 60
+    monkeypatch.setattr(QColorDialog, "getColor", staticmethod(lambda *a, **k: QColor("#123456")))
+    with qtbot.waitSignal(win.worker.backgroundApplied, timeout=WAIT,
+                          check_params_cb=lambda s, err: s == "color:#123456"):
+        win.gallery.color_button.click()
+    assert win.settings.custom_colors == ["#123456"]
+    out, _ = next_pair(qtbot, win)
+    assert np.abs(corners(out) - np.array([0x56, 0x34, 0x12], np.float32)).mean() < 3
+
+
 def test_gallery_lists_none_blur_colours_builtins(make_window):
     win = make_window()
     kinds = [e.kind for e in win.gallery.entries()]

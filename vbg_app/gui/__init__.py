@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     add_arguments(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    from vbg_app.errors import VbgError
     try:
         return run(args)
+    except VbgError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -154,6 +154,7 @@ def run_app(args) -> int:
                      scan_cameras=not screenshot, probe_virtual_camera=not screenshot)
     app.setQuitOnLastWindowClosed(not use_tray)
     win.quitRequested.connect(app.quit)
+    app.aboutToQuit.connect(win.shutdown)  # also on logout / session end
     result = {"rc": 0}
 
     if screenshot:
