@@ -1,0 +1,171 @@
+"""Training loop: config handling, LR schedule, resumable sampling, smoke training, resume, export, DDP (gloo)."""
+from __future__ import annotations
+
+import csv
+import itertools
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("yaml")
+
+from vbg_app.errors import BadInput  # noqa: E402
+from vbg_app.train import cli  # noqa: E402
+from vbg_app.train.loop import ResumableSampler, load_config, lr_factor, train  # noqa: E402
+
+CONFIGS = Path(__file__).resolve().parents[2] / "vbg_app" / "train" / "configs"
+SMOKE = CONFIGS / "smoke.yaml"
+
+
+def read_log(path: Path) -> list[dict]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# -- config ------------------------------------------------------------------------------------------------------
+def test_shipped_configs_load_and_the_ablation_differs_only_by_the_sc_term():
+    cfgs = {p.stem: load_config(p) for p in CONFIGS.glob("*.yaml")}
+    assert {"connectnet_sc", "connectnet_nosc", "smoke"} <= set(cfgs)
+    sc, nosc = cfgs["connectnet_sc"], cfgs["connectnet_nosc"]
+    assert [t["type"] for t in sc["loss"]] == ["cross_entropy", "lovasz_softmax", "semantic_connectivity"]
+    assert [t["type"] for t in nosc["loss"]] == ["cross_entropy", "lovasz_softmax"]
+    assert sc["loss"][:2] == nosc["loss"]
+    strip = lambda c: {k: v for k, v in c.items() if k not in ("loss", "name")}  # noqa: E731
+    assert strip(sc) == strip(nosc)
+    from vbg_app.train.losses import build_loss
+    for c in cfgs.values():
+        build_loss(c["loss"])  # every shipped loss section builds
+
+
+def test_config_errors_and_overrides(tmp_path):
+    cfg = load_config(SMOKE, ["iters=7", "optimizer.lr=0.5", "data.workers=0", "export.size=[64, 32]"])
+    assert cfg["iters"] == 7 and cfg["optimizer"]["lr"] == 0.5 and cfg["export"]["size"] == [64, 32]
+    assert cfg["optimizer"]["type"] == "adamw" and cfg["name"] == "smoke"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("iterz: 5\n")
+    with pytest.raises(BadInput, match="iterz"):
+        load_config(bad)
+    bad.write_text("optimizer: {typo: 1}\n")
+    with pytest.raises(BadInput, match="typo"):
+        load_config(bad)
+    with pytest.raises(BadInput):
+        load_config(SMOKE, ["iters"])
+    with pytest.raises(BadInput):
+        load_config(SMOKE, ["optimizer.type=adam"])
+    with pytest.raises(BadInput):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_poly_schedule_with_warmup():
+    cfg = {"iters": 100, "optimizer": {"lr": 0.1}, "schedule": {"type": "poly", "power": 0.9, "warmup_iters": 10,
+                                                                 "end_lr": 0.0}}
+    assert lr_factor(0, cfg) == pytest.approx(0.1)
+    assert lr_factor(9, cfg) == pytest.approx(1.0)
+    assert lr_factor(10, cfg) == pytest.approx(1.0)
+    assert lr_factor(55, cfg) == pytest.approx(0.5 ** 0.9)
+    assert lr_factor(100, cfg) == pytest.approx(0.0)
+    cfg["schedule"]["end_lr"] = 0.01
+    assert lr_factor(100, cfg) == pytest.approx(0.1)
+
+
+def test_resumable_sampler_continues_the_same_stream_and_shards():
+    full = list(itertools.islice(iter(ResumableSampler(10, seed=3)), 37))
+    assert sorted(i for e, i in full[:10]) == list(range(10))  # an epoch is a permutation
+    assert [e for e, _ in full] == [k // 10 for k in range(37)]
+    for start in (0, 4, 10, 23):
+        resumed = list(itertools.islice(iter(ResumableSampler(10, seed=3, start=start)), 37 - start))
+        assert resumed == full[start:]
+    r0 = list(itertools.islice(iter(ResumableSampler(10, world=2, rank=0, seed=3)), 5))
+    r1 = list(itertools.islice(iter(ResumableSampler(10, world=2, rank=1, seed=3)), 5))
+    assert sorted(i for _, i in r0 + r1) == list(range(10))  # the two ranks split epoch 0
+
+
+# -- training ------------------------------------------------------------------------------------------------------
+def test_smoke_training_loss_decreases_and_writes_outputs(tmp_path, capsys):
+    out = tmp_path / "run"
+    onnx_path = tmp_path / "smoke.onnx"
+    rc = cli.main(["--config", str(SMOKE), "--output", str(out), "--quiet", "--export", str(onnx_path),
+                   "--set", "iters=40", "--set", "val_every=20"])
+    assert rc == 0
+    rows = read_log(out / "log.csv")
+    losses = [float(r["loss"]) for r in rows if r["loss"]]
+    assert len(losses) == 8
+    assert np.mean(losses[-2:]) < 0.85 * losses[0], losses  # the loss goes down
+    assert all(r["loss/semantic_connectivity"] for r in rows if r["loss"])  # the SC term is trained and logged
+    val_rows = [r for r in rows if r["val_iou"]]
+    assert [int(r["iter"]) for r in val_rows] == [20, 40]
+    for name in ("last.pt", "best.pt", "curves.png", "log.csv"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0
+    ckpt = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert ckpt["iteration"] == 40 and {"model", "optimizer", "scheduler", "rng", "config", "best"} <= set(ckpt)
+    best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
+    assert best["best"]["val_iou"] == pytest.approx(max(float(r["val_iou"]) for r in val_rows), rel=1e-5)
+    # the exported model runs and carries the training size
+    ort = pytest.importorskip("onnxruntime")
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    y = sess.run(None, {sess.get_inputs()[0].name: np.zeros((1, 3, 64, 96), np.float32)})[0]
+    assert y.shape == (1, 2, 64, 96) and np.allclose(y.sum(1), 1.0, atol=1e-4)
+    assert "best val IoU" in capsys.readouterr().err
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path):
+    over = ["iters=12", "val_every=6", "log_every=3", "loss=[cross_entropy, lovasz_softmax]"]
+    straight = train(load_config(SMOKE, over + [f"output={tmp_path / 'a'}"]), progress=False, log=lambda s: None)
+    first = train(load_config(SMOKE, over + [f"output={tmp_path / 'b'}"]), progress=False, log=lambda s: None,
+                  stop_at=6)
+    assert first["iterations"] == 6
+    resumed = train(load_config(SMOKE, over + [f"output={tmp_path / 'b'}"]), resume="auto", progress=False,
+                    log=lambda s: None)
+    sa, sb = straight["model"].state_dict(), resumed["model"].state_dict()
+    for k in sa:
+        assert torch.allclose(sa[k].float(), sb[k].float(), atol=1e-6), k
+    # the resumed log continues the first one (no duplicated iterations)
+    iters = [int(r["iter"]) for r in read_log(tmp_path / "b" / "log.csv")]
+    assert iters == [3, 6, 9, 12]
+    with pytest.raises(BadInput):
+        train(load_config(SMOKE, over + [f"output={tmp_path / 'c'}"]), resume="auto", progress=False)
+
+
+def test_bench_prints_the_three_figures(capsys):
+    rc = cli.main(["--config", str(SMOKE), "--bench", "--bench-iters", "2"])
+    assert rc == 0
+    err = capsys.readouterr().out
+    assert "data pipeline:" in err and "SC loss" in err and "it/s" in err
+
+
+# -- DDP on CPU (gloo, 2 processes) ---------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    cfg = load_config(SMOKE, ["iters=6", "val_every=3", "log_every=3", "batch_size=4", f"output={out}"])
+    summary = train(cfg, device_name="cpu", progress=False, log=lambda s: None)
+    torch.save(summary["model"].state_dict(), Path(out) / f"rank{rank}.pt")
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_with_gloo(tmp_path):
+    import torch.multiprocessing as mp
+
+    if not torch.distributed.is_available():
+        pytest.skip("torch.distributed is not available")
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    s0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    s1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    for k in s0:
+        if k.endswith("running_mean") or k.endswith("running_var") or k.endswith("num_batches_tracked"):
+            continue  # BN statistics are per process (no SyncBatchNorm on CPU)
+        assert torch.equal(s0[k], s1[k]), k  # DDP kept the weights identical
+    rows = read_log(tmp_path / "log.csv")  # only rank 0 writes
+    assert [int(r["iter"]) for r in rows] == [3, 6]
+    assert (tmp_path / "last.pt").is_file() and (tmp_path / "best.pt").is_file()
