@@ -108,3 +108,93 @@ def test_isolated_run_has_its_own_peak(tiny, tmp_path):
                               "--isolate", "--json", str(js)]) == 0
     (row,) = _load(js)["results"]
     assert row["status"] == "ok" and row["peak_scope"] == "isolated" and row["pipeline"]["fps"] > 0
+
+
+# -- vbg_app.quantize (int8 copy and tail trimming) ----------------------------------------------------------
+def _photos(folder, n=6):
+    import numpy as np
+
+    from tests.tinymodel import red_person_frame
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        frame, _ = red_person_frame(90, 160)
+        frame = np.clip(frame.astype(int) + rng.integers(-40, 40, frame.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(folder / f"{i}.png"), frame)
+    return folder
+
+
+def _resize_tail_model(path, opset=17):
+    """Conv (3 -> 2 logits) at 16x8 → Resize x2 → Softmax over the channels: the shape of ConnectNet's tail."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from vbg_app.engines.meta import ModelMeta
+    w = np.zeros((2, 3, 2, 2), np.float32)
+    w[1, 0], w[1, 2] = 2.0, -2.0
+    nodes = [helper.make_node("Conv", ["x", "W"], ["logits"], strides=[2, 2]),
+             helper.make_node("Resize", ["logits", "roi", "scales"], ["up"], mode="linear")]
+    if opset >= 13:
+        nodes.append(helper.make_node("Softmax", ["up"], ["prob"], axis=1))
+    else:  # as in PaddleSeg's export: the channel softmax between two transposes
+        nodes += [helper.make_node("Transpose", ["up"], ["t"], perm=[0, 3, 2, 1]),
+                  helper.make_node("Softmax", ["t"], ["s"], axis=-1),
+                  helper.make_node("Transpose", ["s"], ["prob"], perm=[0, 3, 2, 1])]
+    graph = helper.make_graph(nodes, "tail", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 32])],
+                              [helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, 2, 16, 32])],
+                              [numpy_helper.from_array(w, "W"),
+                               numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+                               numpy_helper.from_array(np.zeros(0, np.float32), "roi")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.helper.set_model_props(model, ModelMeta(input_size_wh=(32, 16), name="tail").to_props())
+    onnx.save(model, str(path))
+    return path
+
+
+def test_quantize_int8_keeps_metadata_and_output(tiny, tmp_path):
+    import numpy as np
+
+    from tests.tinymodel import red_person_frame
+    from vbg_app import quantize
+    from vbg_app.engines.onnx_engine import OnnxSegmenter
+    photos = _photos(tmp_path / "photos")
+    out = tmp_path / "tiny_int8.onnx"
+    assert quantize.main(["--model", tiny, "--calib", str(photos), "--out", str(out)]) == 0
+    q, f = OnnxSegmenter(out, provider="cpu"), OnnxSegmenter(tiny, provider="cpu")
+    assert q.meta.name == "tiny int8" and "static QDQ int8" in q.meta.extra["vbg.quantization"]
+    assert q.meta.input_size_wh == f.meta.input_size_wh and q.meta.mean == f.meta.mean
+    import onnx
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    frame, mask = red_person_frame()
+    a, b = f.segment(frame), q.segment(frame)
+    assert np.abs(a - b).mean() < 0.05 and ((a > 0.5) == (b > 0.5)).mean() > 0.98
+    assert quantize.main(["--model", tiny, "--out", str(tmp_path / "x.onnx")]) == 2          # no --calib
+    assert quantize.main(["--model", tiny, "--calib", str(tmp_path / "nope"), "--out", str(tmp_path / "x.onnx")]) == 2
+
+
+@pytest.mark.parametrize("opset", [11, 17])
+def test_trim_tail_outputs_the_low_res_mask(tmp_path, opset):
+    import numpy as np
+
+    from tests.tinymodel import red_person_frame
+    from vbg_app import quantize
+    from vbg_app.engines.onnx_engine import OnnxSegmenter
+    src = _resize_tail_model(tmp_path / "tail.onnx", opset)
+    photos = _photos(tmp_path / "photos")
+    out = tmp_path / "trim.onnx"
+    assert quantize.main(["--model", str(src), "--calib", str(photos), "--out", str(out), "--trim-tail",
+                          "--no-int8"]) == 0
+    full, trim = OnnxSegmenter(src, provider="cpu"), OnnxSegmenter(out, provider="cpu")
+    frame, _ = red_person_frame()
+    a, b = full.segment(frame), trim.segment(frame)
+    assert a.shape == (16, 32) and b.shape == (8, 16)
+    assert 0 <= b.min() and b.max() <= 1 and b.max() > 0.9 and b.min() < 0.1
+    up = cv2.resize(b, (32, 16), interpolation=cv2.INTER_LINEAR)
+    assert ((a > 0.5) == (up > 0.5)).mean() > 0.95
+    # without --calib there is no check, still fine; a model without that tail is refused with the fix
+    assert quantize.main(["--model", str(src), "--out", str(tmp_path / "t2.onnx"), "--trim-tail", "--no-int8"]) == 0
+    tiny_path = make_model(tmp_path / "plain.onnx")
+    assert quantize.main(["--model", str(tiny_path), "--out", str(tmp_path / "t3.onnx"), "--trim-tail", "--no-int8"]) == 2
