@@ -314,6 +314,36 @@ def test_switching_to_a_video_source_and_a_bad_camera(qtbot, make_window, tmp_pa
     wait_running(qtbot, win)  # the video keeps playing
 
 
+def test_a_camera_that_takes_seconds_to_open_never_freezes_the_preview(qtbot, make_window, monkeypatch):
+    import time
+
+    from vbg_app import sources
+
+    real_open = sources.open_source
+    opened = threading.Event()
+
+    def slow_open(spec, **opts):
+        if spec == "camera:slow":
+            time.sleep(3.0)  # like a webcam negotiating its format
+            opened.set()
+            return real_open("demo", size=(320, 180), fps=30)
+        return real_open(spec, **opts)
+
+    monkeypatch.setattr(sources, "open_source", slow_open)
+    win = make_window()
+    wait_running(qtbot, win)
+    states = []
+    win.worker.sourceChanged.connect(lambda state, spec, text: states.append(state))
+    win.controls.choose_source("camera:slow")
+    qtbot.waitUntil(lambda: "opening" in states, timeout=WAIT)
+    assert "Opening camera:slow" in win.controls.source_state.text()
+    wait_running(qtbot, win, frames=5)  # the old source keeps the preview going meanwhile
+    assert not opened.is_set()
+    qtbot.waitUntil(lambda: "ok" in states, timeout=WAIT)
+    out, orig = next_pair(qtbot, win)
+    assert orig.shape[:2] == (180, 320)
+
+
 def test_engine_that_cannot_load_keeps_the_running_one(qtbot, make_window, fake_engine):
     win = make_window()
     wait_running(qtbot, win)
