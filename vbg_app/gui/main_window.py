@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QBoxLayout, QCheckBox, QFrame, QHBoxLayout, QLabe
 from vbg_app.gui.controls import ControlsPanel
 from vbg_app.gui.gallery import BackgroundGallery
 from vbg_app.gui.library import BackgroundLibrary
-from vbg_app.gui.settings import Settings, SettingsStore, data_dir
+from vbg_app.gui.settings import SettingsStore, data_dir
 from vbg_app.gui.tray import Tray, app_icon, tray_available
 from vbg_app.gui.worker import ENGINE_TITLES, PipelineWorker
 
