@@ -124,8 +124,10 @@ def _photos(folder, n=6):
     return folder
 
 
-def _resize_tail_model(path, opset=17):
-    """Conv (3 -> 2 logits) at 16x8 → Resize x2 → Softmax over the channels: the shape of ConnectNet's tail."""
+def _resize_tail_model(path, tail="softmax"):
+    """Conv (3 -> 2 logits) at 16x8 → Resize x2 → a per-pixel tail, as the ConnectNet exports end:
+    ``softmax`` (opset 17, Softmax over the channels), ``transposed`` (opset 11, PaddleSeg's export: softmax on
+    the last axis between two transposes), ``sigmoid`` (vbg's export: l1 - l0 upsampled, concat(-d, d), sigmoid)."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -133,19 +135,30 @@ def _resize_tail_model(path, opset=17):
     from vbg_app.engines.meta import ModelMeta
     w = np.zeros((2, 3, 2, 2), np.float32)
     w[1, 0], w[1, 2] = 2.0, -2.0
-    nodes = [helper.make_node("Conv", ["x", "W"], ["logits"], strides=[2, 2]),
-             helper.make_node("Resize", ["logits", "roi", "scales"], ["up"], mode="linear")]
-    if opset >= 13:
-        nodes.append(helper.make_node("Softmax", ["up"], ["prob"], axis=1))
-    else:  # as in PaddleSeg's export: the channel softmax between two transposes
-        nodes += [helper.make_node("Transpose", ["up"], ["t"], perm=[0, 3, 2, 1]),
-                  helper.make_node("Softmax", ["t"], ["s"], axis=-1),
-                  helper.make_node("Transpose", ["s"], ["prob"], perm=[0, 3, 2, 1])]
+    inits = [numpy_helper.from_array(w, "W"), numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+             numpy_helper.from_array(np.zeros(0, np.float32), "roi")]
+    nodes = [helper.make_node("Conv", ["x", "W"], ["logits"], strides=[2, 2])]
+    opset = 11 if tail == "transposed" else 17
+    if tail == "sigmoid":
+        inits += [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in
+                  (("s0", [0]), ("s1", [1]), ("s2", [2]), ("ax", [1]))]
+        nodes += [helper.make_node("Slice", ["logits", "s0", "s1", "ax"], ["l0"]),
+                  helper.make_node("Slice", ["logits", "s1", "s2", "ax"], ["l1"]),
+                  helper.make_node("Sub", ["l1", "l0"], ["d"]),
+                  helper.make_node("Resize", ["d", "roi", "scales"], ["up"], mode="linear"),
+                  helper.make_node("Neg", ["up"], ["neg"]),
+                  helper.make_node("Concat", ["neg", "up"], ["cat"], axis=1),
+                  helper.make_node("Sigmoid", ["cat"], ["prob"])]
+    else:
+        nodes.append(helper.make_node("Resize", ["logits", "roi", "scales"], ["up"], mode="linear"))
+        if tail == "softmax":
+            nodes.append(helper.make_node("Softmax", ["up"], ["prob"], axis=1))
+        else:
+            nodes += [helper.make_node("Transpose", ["up"], ["t"], perm=[0, 3, 2, 1]),
+                      helper.make_node("Softmax", ["t"], ["s"], axis=-1),
+                      helper.make_node("Transpose", ["s"], ["prob"], perm=[0, 3, 2, 1])]
     graph = helper.make_graph(nodes, "tail", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 32])],
-                              [helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, 2, 16, 32])],
-                              [numpy_helper.from_array(w, "W"),
-                               numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
-                               numpy_helper.from_array(np.zeros(0, np.float32), "roi")])
+                              [helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, 2, 16, 32])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     onnx.helper.set_model_props(model, ModelMeta(input_size_wh=(32, 16), name="tail").to_props())
@@ -175,14 +188,14 @@ def test_quantize_int8_keeps_metadata_and_output(tiny, tmp_path):
     assert quantize.main(["--model", tiny, "--calib", str(tmp_path / "nope"), "--out", str(tmp_path / "x.onnx")]) == 2
 
 
-@pytest.mark.parametrize("opset", [11, 17])
-def test_trim_tail_outputs_the_low_res_mask(tmp_path, opset):
+@pytest.mark.parametrize("tail", ["softmax", "transposed", "sigmoid"])
+def test_trim_tail_outputs_the_low_res_mask(tmp_path, tail):
     import numpy as np
 
     from tests.tinymodel import red_person_frame
     from vbg_app import quantize
     from vbg_app.engines.onnx_engine import OnnxSegmenter
-    src = _resize_tail_model(tmp_path / "tail.onnx", opset)
+    src = _resize_tail_model(tmp_path / "tail.onnx", tail)
     photos = _photos(tmp_path / "photos")
     out = tmp_path / "trim.onnx"
     assert quantize.main(["--model", str(src), "--calib", str(photos), "--out", str(out), "--trim-tail",
@@ -194,7 +207,9 @@ def test_trim_tail_outputs_the_low_res_mask(tmp_path, opset):
     assert 0 <= b.min() and b.max() <= 1 and b.max() > 0.9 and b.min() < 0.1
     up = cv2.resize(b, (32, 16), interpolation=cv2.INTER_LINEAR)
     assert ((a > 0.5) == (up > 0.5)).mean() > 0.95
-    # without --calib there is no check, still fine; a model without that tail is refused with the fix
+    import onnx
+    assert "Resize" not in {n.op_type for n in onnx.load(str(out)).graph.node}
+    # without --calib the check runs on demo frames; a model without that tail is refused with the fix
     assert quantize.main(["--model", str(src), "--out", str(tmp_path / "t2.onnx"), "--trim-tail", "--no-int8"]) == 0
     tiny_path = make_model(tmp_path / "plain.onnx")
     assert quantize.main(["--model", str(tiny_path), "--out", str(tmp_path / "t3.onnx"), "--trim-tail", "--no-int8"]) == 2

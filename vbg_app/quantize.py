@@ -136,45 +136,48 @@ def quantize(model: str, calib: list[str], out: str, limit: int | None = 200, pe
             "size_kb": [round(src.stat().st_size / 1024), round(out_path.stat().st_size / 1024)]}
 
 
-def _tail_chain(graph):
-    """The nodes from the last ``Resize`` to the graph output if they are only Resize → (Transpose) → Softmax over
-    the channels → (Transpose), in forward order; None when the tail is anything else."""
+# ops that work pixel by pixel (or across the channels of one pixel): moving a Resize past them changes little
+PER_PIXEL_OPS = {"Transpose", "Softmax", "Sigmoid", "Concat", "Neg", "Identity", "Relu", "Clip", "Cast", "Add", "Sub",
+                 "Mul", "Div", "Slice", "Split"}
+
+
+def _tail(graph):
+    """(the last Resize, the per-pixel nodes after it) when everything between that Resize and the graph's
+    output works pixel by pixel; None otherwise."""
     producer = {o: n for n in graph.node for o in n.output}
-    chain, name = [], graph.output[0].name
-    while name in producer:
-        node = producer[name]
-        if node.op_type not in ("Transpose", "Softmax", "Resize", "Identity"):
-            return None
-        chain.append(node)
+    consts = {t.name for t in graph.initializer} | {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    resize, tail, todo, seen = None, [], [graph.output[0].name], set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name in consts or not name:
+            continue
+        seen.add(name)
+        node = producer.get(name)
+        if node is None:
+            return None  # reached the graph input without a Resize
         if node.op_type == "Resize":
-            break
-        name = node.input[0]
-    chain.reverse()
-    if not chain or chain[0].op_type != "Resize" or [n.op_type for n in chain].count("Softmax") != 1 \
-            or [n.op_type for n in chain].count("Resize") != 1:
-        return None
-    order = [0, 1, 2, 3]  # order[i] = the Resize output's axis that axis i now holds
-    for node in chain[1:]:
-        attrs = {a.name: a for a in node.attribute}
-        if node.op_type == "Transpose":
-            perm = list(attrs["perm"].ints) if "perm" in attrs else [3, 2, 1, 0]
-            order = [order[i] for i in perm]
-        elif node.op_type == "Softmax":
-            axis = attrs["axis"].i if "axis" in attrs else -1
-            if order[axis % 4] != 1:
-                return None  # not a softmax over the channels
-    return chain if order == [0, 1, 2, 3] else None
+            if resize is not None and resize is not node:
+                return None
+            resize = node
+            continue
+        if node.op_type not in PER_PIXEL_OPS:
+            return None
+        if node not in tail:
+            tail.append(node)
+        todo.extend(node.input)
+    return (resize, tail) if resize is not None else None
 
 
 def trim_tail(model: str, out: str, check_images: list[Path] | None = None) -> dict:
-    """Write a copy of ``model`` whose output skips the final upsampling: softmax at the decoder's resolution.
+    """Write a copy of ``model`` without its final upsampling: the mask comes out at the decoder's resolution.
 
-    ConnectNet (and many segmenters) end with ``Resize`` (x2 or more, bilinear) of the 2-channel logits and a
-    ``Softmax``: a fifth of the model's CPU time spent at the full input resolution, only for the app to
-    upsample the mask once more (edge-aware) to the frame. The copy outputs ``[1, 2, h, w]`` softmax at the
-    decoder's resolution instead; the app runs it unchanged (``vbg.output`` stays ``softmax2``), and its
-    temporal filter and compositor work on the smaller mask, which makes them cheaper as well. The result is
-    checked against the original on ``check_images`` (bilinear upsampling of the new output must agree).
+    ConnectNet (like many segmenters) ends with a bilinear ``Resize`` x2 of its logits and a softmax at the
+    full input resolution (a fifth of its CPU time), only for the app to upsample the mask once more (edge
+    aware) to the frame. When everything after the last ``Resize`` works pixel by pixel (softmax over the
+    channels, sigmoid, transposes, channel concat, ...), the copy skips that ``Resize``: same output tensor,
+    at the decoder's resolution. The app runs it unchanged (``vbg.output`` stays as it was), and the temporal
+    filter and compositor get cheaper too (smaller mask). The copy is checked against the original on
+    ``check_images`` (default: built-in demo frames): the bilinearly upsampled new mask must agree.
     """
     import onnx
     from onnx import helper
@@ -183,55 +186,68 @@ def trim_tail(model: str, out: str, check_images: list[Path] | None = None) -> d
 
     src = Path(model).expanduser()
     seg = OnnxSegmenter(src, provider="cpu")
-    if seg.meta.output != "softmax2" or seg.meta.layout != "NCHW":
-        raise BadInput(f"{src.name}: only NCHW softmax2 models can have their tail trimmed",
-                       "leave out --trim-tail for this model")
     m = onnx.load(str(src))
-    chain = _tail_chain(m.graph)
-    if chain is None:
-        raise BadInput(f"{src.name} does not end with Resize → Softmax over the channels",
+    found = _tail(m.graph)
+    if found is None:
+        seg.close()
+        raise BadInput(f"{src.name} does not end with a Resize followed only by per-pixel operations",
                        "leave out --trim-tail for this model")
-    low = chain[0].input[0]
-    dead = {id(n) for n in chain}
-    keep = [n for n in m.graph.node if id(n) not in dead]
-    out_name = m.graph.output[0].name
-    # softmax over the channels as NHWC softmax on the last axis: the same in every opset (before opset 13
-    # Softmax(axis=1) would normalise over C*H*W)
-    keep += [helper.make_node("Transpose", [low], ["vbg_tail_nhwc"], perm=[0, 2, 3, 1], name="vbg_tail_to_nhwc"),
-             helper.make_node("Softmax", ["vbg_tail_nhwc"], ["vbg_tail_soft"], axis=-1, name="vbg_tail_softmax"),
-             helper.make_node("Transpose", ["vbg_tail_soft"], [out_name], perm=[0, 3, 1, 2], name="vbg_tail_to_nchw")]
+    resize, tail = found
+    for node in tail:
+        for i, name in enumerate(node.input):
+            if name == resize.output[0]:
+                node.input[i] = resize.input[0]
+    # drop the Resize and whatever only fed it (its sizes/scales, computed or constant)
+    needed = {o.name for o in m.graph.output}
+    keep = []
+    for node in reversed([n for n in m.graph.node if n is not resize]):
+        if any(o in needed for o in node.output):
+            keep.append(node)
+            needed.update(node.input)
+    keep.reverse()
     del m.graph.node[:]
     m.graph.node.extend(keep)
-    used = {i for n in m.graph.node for i in n.input}
-    inits = [t for t in m.graph.initializer if t.name in used]  # the Resize's sizes/scales constants
+    inits = [t for t in m.graph.initializer if t.name in needed]
     del m.graph.initializer[:]
     m.graph.initializer.extend(inits)
-    del m.graph.output[0].type.tensor_type.shape.dim[:]
-    m.graph.output[0].type.tensor_type.shape.dim.extend(
-        [onnx.TensorShapeProto.Dimension(dim_param=p) for p in ("n", "c", "h", "w")])
+    for i, dim in enumerate(m.graph.output[0].type.tensor_type.shape.dim):
+        if i >= 2 or seg.meta.layout == "NHWC" and i >= 1:
+            dim.Clear()
+            dim.dim_param = f"d{i}"
     props = {p.key: p.value for p in m.metadata_props}
-    props["vbg.tail"] = f"final {chain[0].name} (bilinear upsampling of the logits) removed by vbg quantize --trim-tail"
+    props["vbg.tail"] = f"final {resize.name or 'Resize'} (upsampling of the logits) removed by vbg quantize --trim-tail"
     del m.metadata_props[:]
     helper.set_model_props(m, props)
     out_path = Path(out).expanduser()
     onnx.save(m, str(out_path))
-    trimmed = OnnxSegmenter(out_path, provider="cpu")
-    agree, worst = [], 0.0
-    for path in (check_images or [])[:20]:
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if img is None:
-            continue
-        a = seg.segment(img)
-        b = cv2.resize(trimmed.segment(img), (a.shape[1], a.shape[0]), interpolation=cv2.INTER_LINEAR)
-        agree.append(float(((a > 0.5) == (b > 0.5)).mean()))
-        worst = max(worst, float(np.abs(a - b).mean()))
-    seg.close()
-    trimmed.close()
+    if not check_images:
+        from vbg_app.sources import DemoSource
+        demo = DemoSource(1280, 720, realtime=False)
+        frames = [demo.frame_at(k * 15) for k in range(6)]
+    else:
+        frames = [img for img in (cv2.imread(str(p), cv2.IMREAD_COLOR) for p in check_images[:20]) if img is not None]
+    try:
+        trimmed = OnnxSegmenter(out_path, provider="cpu")
+        agree, worst, shape = [], 0.0, None
+        for img in frames:
+            a = seg.segment(img)
+            b = trimmed.segment(img)
+            shape = b.shape
+            b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_LINEAR)
+            agree.append(float(((a > 0.5) == (b > 0.5)).mean()))
+            worst = max(worst, float(np.abs(a - b).mean()))
+        trimmed.close()
+    except Exception as exc:  # the rewired graph does not run: say so rather than leave a broken file
+        out_path.unlink(missing_ok=True)
+        raise BadInput(f"trimming the tail of {src.name} gave a model that does not run ({str(exc)[:160]})",
+                       "leave out --trim-tail for this model") from None
+    finally:
+        seg.close()
     if agree and (min(agree) < 0.97 or worst > 0.05):
         out_path.unlink()
         raise BadInput(f"trimming the tail of {src.name} changed its masks (agreement {min(agree):.3f}, "
                        f"mean |diff| {worst:.3f})", "leave out --trim-tail for this model")
-    return {"out": str(out_path), "removed": [n.name or n.op_type for n in chain],
+    return {"out": str(out_path), "removed": resize.name or "Resize", "output_hw": list(shape) if shape else None,
             "agreement": min(agree) if agree else None, "mean_abs_diff": worst if agree else None}
 
 
@@ -263,11 +279,11 @@ def run(args) -> int:
     model = args.model
     with tempfile.TemporaryDirectory(prefix="vbg-trim-") as tmp:
         if args.trim_tail:
-            check = calibration_images(args.calib, 20) if args.calib else None
+            check = calibration_images(args.calib, 20) if args.calib else None  # None: demo frames
             target = args.out if args.no_int8 else str(Path(tmp) / "trimmed.onnx")
             t = trim_tail(model, target, check)
             agree = f", masks agree on {100 * t['agreement']:.2f}% of pixels" if t["agreement"] is not None else ""
-            print(f"trimmed {', '.join(t['removed'])}{agree}")
+            print(f"removed {t['removed']}: the mask comes out at {t['output_hw'][1]}x{t['output_hw'][0]}{agree}")
             model = target
             if args.no_int8:
                 print(f"wrote {args.out}")
