@@ -133,7 +133,8 @@ def _bad(text: str):
 # heavy dependencies (onnxruntime, Qt, torch) only inside run(), so `vbg --help` stays fast
 COMMANDS = {
     "eval": ("vbg_app.evaluate", "measure IoU, mIoU, SC and flicker of models side by side"),
-    "bench": ("vbg_app.bench", "FPS, latency and CPU per engine, provider and resolution"),
+    "bench": ("vbg_app.bench", "FPS, CPU and memory per engine x provider x size, no camera needed"),
+    "quantize": ("vbg_app.quantize", "int8 / trimmed copy of an ONNX model, keeping the vbg metadata"),
     "gui": ("vbg_app.gui", "the desktop app (needs the gui extra: PySide6)"),
     "train": ("vbg_app.train.cli", "train ConnectNet from a YAML config (needs the train extra: torch)"),
 }
