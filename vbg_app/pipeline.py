@@ -260,14 +260,14 @@ class Pipeline:
     def close(self) -> None:
         """Stop and release every stage (idempotent). The sink is closed last-but-first so files are finalised."""
         self._stop.set()
-        for stage in (self.sink, self.source, self.segmenter):
-            if stage is None:
+        for stage in (self.sink, self.source, self.segmenter, self.compositor):
+            if stage is None or not hasattr(stage, "close"):
                 continue
             try:
                 stage.close()
             except Exception as exc:  # closing must never raise over the user's work
                 log.warning("closing %s failed: %s", type(stage).__name__, exc)
-        self.sink = self.source = self.segmenter = None
+        self.sink = self.source = self.segmenter = self.compositor = None
 
     def __enter__(self) -> "Pipeline":
         return self
