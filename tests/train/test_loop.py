@@ -130,6 +130,18 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
         train(load_config(SMOKE, over + [f"output={tmp_path / 'c'}"]), resume="auto", progress=False)
 
 
+def test_loader_workers_do_not_change_the_training(tmp_path):
+    """A worker process (started with forkserver) makes exactly the samples the main process would."""
+    over = ["iters=4", "val_every=4", "log_every=2", "loss=[cross_entropy]", "data.synthesis.p_occluder=0.3"]
+    a = train(load_config(SMOKE, over + ["data.workers=0", f"output={tmp_path / 'w0'}"]), progress=False,
+              log=lambda s: None)
+    b = train(load_config(SMOKE, over + ["data.workers=1", f"output={tmp_path / 'w1'}"]), progress=False,
+              log=lambda s: None)
+    sa, sb = a["model"].state_dict(), b["model"].state_dict()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
 def test_bench_prints_the_three_figures(capsys):
     rc = cli.main(["--config", str(SMOKE), "--bench", "--bench-iters", "2"])
     assert rc == 0

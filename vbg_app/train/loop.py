@@ -245,6 +245,15 @@ class ResumableSampler(Sampler):
         return 2 ** 62
 
 
+def _mp_context():
+    """Loader workers are started with ``forkserver`` (``spawn`` where missing), never a bare ``fork``: a
+    forked child inherits OpenCV's and OpenMP's thread pools half-locked and can hang in its first
+    ``cv2`` call (seen here: a worker stuck on a futex after the BN re-calibration ran in the parent)."""
+    import multiprocessing as mp
+
+    return mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+
+
 def _worker_init(_worker_id: int) -> None:
     import cv2
 
@@ -362,7 +371,8 @@ def validate(model: torch.nn.Module, vals, device, batch_size: int = 8, workers:
         for v in vals:
             acc = SegAccumulator()
             loader = DataLoader(v, batch_size=batch_size, shuffle=False, num_workers=workers,
-                                worker_init_fn=_worker_init if workers else None)
+                                worker_init_fn=_worker_init if workers else None,
+                                multiprocessing_context=_mp_context() if workers else None)
             for batch in loader:
                 logits = model(batch["image"].to(device, non_blocking=True))
                 pred = (hard_prediction(logits) == 1).cpu().numpy()
@@ -562,7 +572,8 @@ def _train(cfg, resume, export_path, device, dinfo, progress, say, build_loss, s
     sampler = ResumableSampler(len(train_ds), dinfo.world, dinfo.rank, seed, start=start_it * bs)
     loader = DataLoader(train_ds, batch_size=bs, sampler=sampler, num_workers=workers,
                         pin_memory=device.type == "cuda", drop_last=True, persistent_workers=workers > 0,
-                        worker_init_fn=_worker_init if workers else None, prefetch_factor=4 if workers else None)
+                        worker_init_fn=_worker_init if workers else None, prefetch_factor=4 if workers else None,
+                        multiprocessing_context=_mp_context() if workers else None)
 
     iters = int(cfg["iters"])
     end = iters if stop_at is None else max(start_it, min(iters, int(stop_at)))
@@ -577,7 +588,7 @@ def _train(cfg, resume, export_path, device, dinfo, progress, say, build_loss, s
     def run_validation(it: int) -> dict:
         res = {}
         if dinfo.main and vals:
-            res = validate(_unwrap(model), vals, device, workers=min(workers, 2))
+            res = validate(_unwrap(model), vals, device)
         dinfo.barrier()
         return res
 
