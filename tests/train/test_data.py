@@ -189,7 +189,7 @@ def test_synthesizer_config_is_checked():
         Synthesizer.from_config((128, 72), {"photometric": {"p_wobble": 1}})
 
 
-# -- datasets -------------------------------------------------------------------------------------------------------------
+# -- datasets ----------------------------------------------------------------------------------------------------------
 def test_samples_are_deterministic_per_seed_epoch_and_index(tmp_path):
     torch = pytest.importorskip("torch")
     root = write_folder(tmp_path / "d", 4)

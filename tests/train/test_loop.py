@@ -149,7 +149,7 @@ def test_bench_prints_the_three_figures(capsys):
     assert "data pipeline:" in err and "SC loss" in err and "it/s" in err
 
 
-# -- DDP on CPU (gloo, 2 processes) ---------------------------------------------------------------------------------------
+# -- DDP on CPU (gloo, 2 processes) ------------------------------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

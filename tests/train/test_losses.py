@@ -117,7 +117,7 @@ def test_lovasz_on_hard_predictions_is_one_minus_iou():
     assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
 
 
-# -- SC loss: hard predictions equal the metric (hand-computed) ----------------------------------------------------------
+# -- SC loss: hard predictions equal the metric (hand-computed) --------------------------------------------------------
 def test_sc_hard_square_plus_stray_blob_equals_metric():
     # 12x12 = 144 px. label: one 4x4 square (16 px). prediction: the square + a lone 2x2 blob (4 px).
     gt = square(canvas(), 2, 2, 4)
@@ -215,7 +215,7 @@ def test_sc_batch_mean_and_metric_on_random_blobs():
     assert fn.last_connectivity == pytest.approx(float(np.mean(expected)))
 
 
-# -- SC loss: gradients and behaviour on soft predictions ---------------------------------------------------------------
+# -- SC loss: gradients and behaviour on soft predictions --------------------------------------------------------------
 def test_sc_gradient_reaches_logits_and_points_the_right_way():
     gt = canvas(24, 24)
     gt[4:16, 6:14] = True
@@ -275,7 +275,7 @@ def test_sc_ignores_fully_ignored_images_and_returns_a_graph():
     out.backward()
 
 
-# -- distillation --------------------------------------------------------------------------------------------------------
+# -- distillation ------------------------------------------------------------------------------------------------------
 def test_distillation_is_zero_at_the_teacher_and_skips_nan_samples():
     torch.manual_seed(0)
     teacher = torch.rand(2, 6, 6) * 0.98 + 0.01

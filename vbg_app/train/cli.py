@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     summary = train(cfg, resume=args.resume, export_path=args.export, device_name=args.device,
                     progress=not args.quiet, stop_at=args.stop_at)
     best = summary["best"]
-    print(f"{'done' if summary['iterations'] == cfg['iters'] else 'stopped'}: {summary['iterations']} iterations in {summary['elapsed_s'] / 60:.1f} min; "
+    state = "done" if summary["iterations"] == cfg["iters"] else "stopped"
+    print(f"{state}: {summary['iterations']} iterations in {summary['elapsed_s'] / 60:.1f} min; "
           f"best val IoU {best['val_iou']:.4f} at iteration {best['iteration']}; outputs in {summary['output']}"
           + (f"; exported {summary['exported']}" if summary.get("exported") else ""), file=sys.stderr)
     return 0

@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from vbg_app.errors import BadInput
@@ -640,7 +639,8 @@ def _train(cfg, resume, export_path, device, dinfo, progress, say, build_loss, s
         n_sum += 1
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", iou=f"{iou:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", iou=f"{iou:.3f}",
+                            lr=f"{scheduler.get_last_lr()[0]:.2e}")
         done = it + 1
         is_val = bool(vals) and (done % int(cfg["val_every"]) == 0 or done == end)
         if done % int(cfg["log_every"]) == 0 or is_val or done == end:

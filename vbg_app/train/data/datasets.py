@@ -316,7 +316,8 @@ class PortraitDataset(_TorchDataset):
         if not self.index:
             raise BadInput("no training data", "list at least one source under data.train")
         self.out_wh = tuple(int(v) for v in out_wh)
-        self.synth = synthesis if isinstance(synthesis, Synthesizer) else Synthesizer.from_config(self.out_wh, synthesis)
+        self.synth = (synthesis if isinstance(synthesis, Synthesizer)
+                      else Synthesizer.from_config(self.out_wh, synthesis))
         self.seed = int(seed)
         self.epoch = 0
         self.teacher_path = teacher
@@ -361,7 +362,8 @@ class PortraitDataset(_TorchDataset):
         return {
             "image": torch.from_numpy(to_input(img)),
             "label": torch.from_numpy((lab if lab is not None else np.full((h, w), IGNORE, np.uint8)).astype(np.int64)),
-            "soft": torch.from_numpy(soft.astype(np.float32) if soft is not None else np.full((h, w), np.nan, np.float32)),
+            "soft": torch.from_numpy(soft.astype(np.float32) if soft is not None
+                                     else np.full((h, w), np.nan, np.float32)),
         }
 
     def __getstate__(self):

@@ -28,7 +28,8 @@ def lovasz_grad(gt_sorted: torch.Tensor) -> torch.Tensor:
     return jaccard
 
 
-def lovasz_softmax_flat(probs: torch.Tensor, labels: torch.Tensor, classes: str | list[int] = "present") -> torch.Tensor:
+def lovasz_softmax_flat(probs: torch.Tensor, labels: torch.Tensor,
+                        classes: str | list[int] = "present") -> torch.Tensor:
     """Lovász-softmax of flattened ``probs`` [P, C] and ``labels`` [P] (no ignored pixels left).
 
     On one-hot ``probs`` this is exactly the mean over the scored classes of ``1 - IoU_c`` (the Lovász
@@ -163,7 +164,8 @@ def semantic_connectivity(probs: torch.Tensor, labels: torch.Tensor, pred: torch
     counting 0), i.e. the metric's SC when no component was dropped by the cap.
     """
     if probs.dim() != 4 or labels.dim() != 3:
-        raise ValueError(f"expected probs [N,C,H,W] and labels [N,H,W], got {tuple(probs.shape)}, {tuple(labels.shape)}")
+        raise ValueError(f"expected probs [N,C,H,W] and labels [N,H,W], got {tuple(probs.shape)}, "
+                         f"{tuple(labels.shape)}")
     n_img, n_cls, h, w = probs.shape
     if pred is None:
         pred = hard_prediction(probs)

@@ -64,7 +64,8 @@ class OnnxTeacher:
         self.input_name = inp.name
         shape = list(inp.shape)
         if len(shape) != 4:
-            raise BadInput(f"teacher {self.path.name} has a rank-{len(shape)} input", "use a [1,3,H,W] or [1,H,W,3] model")
+            raise BadInput(f"teacher {self.path.name} has a rank-{len(shape)} input",
+                           "use a [1,3,H,W] or [1,H,W,3] model")
         self.channels_last = shape[3] == 3
         hw = shape[1:3] if self.channels_last else shape[2:4]
         if all(isinstance(v, int) and v > 0 for v in hw):
