@@ -38,7 +38,7 @@ def _add_run(sub) -> None:
     p.add_argument("--model", help="an ONNX model with vbg.* metadata (default: models/connectnet.onnx)")
     p.add_argument("--provider", default="auto",
                    help="auto | cpu | cuda | tensorrt | directml | coreml | openvino (default: auto)")
-    p.add_argument("--threads", type=int, default=0, help="inference threads, 0 = all cores")
+    p.add_argument("--threads", type=int, help="inference threads (default: half the cores; 0 = all cores)")
     p.add_argument("--size", help="capture size WIDTHxHEIGHT for cameras and the demo, e.g. 1280x720")
     p.add_argument("--fps", type=float, help="capture frame rate for cameras and the demo")
     p.add_argument("--smoothing", default=DEFAULT_SMOOTHING, choices=SMOOTHING,

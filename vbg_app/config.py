@@ -18,7 +18,7 @@ class PipelineConfig:
     engine: str = "connectnet"       # connectnet | mediapipe
     model: str | None = None         # an ONNX file with vbg.* metadata (default: the shipped one)
     provider: str = "auto"           # auto | cpu | cuda | tensorrt | directml | coreml | openvino
-    threads: int = 0                 # intra-op threads for inference, 0 = all cores
+    threads: int | None = None       # intra-op threads for inference: None = auto (half the cores), 0 = all
     size: tuple[int, int] | None = None  # capture size for cameras and the demo (None: source default)
     fps: float | None = None         # capture rate for cameras and the demo
     smoothing: str = DEFAULT_SMOOTHING
@@ -29,6 +29,18 @@ class PipelineConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def auto_threads() -> int:
+    """Inference threads when none are asked for: half the cores (at least 1).
+
+    The pipeline's second thread (temporal filter, compositing) and the video decoder need the rest:
+    on a 2-core machine 1 inference thread gives 69 fps at 720p where all cores give 51
+    (`vbg bench`, docs/bench_results.json).
+    """
+    import os
+
+    return max(1, (os.cpu_count() or 2) // 2)
 
 
 def parse_size(text: str) -> tuple[int, int]:

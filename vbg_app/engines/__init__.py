@@ -1,6 +1,7 @@
 """Segmentation engines behind one interface: ``segment(frame_bgr) -> prob (h, w) float32``.
 
-``create_segmenter("connectnet" | "mediapipe", model=None, provider="auto", threads=0)``.
+``create_segmenter("connectnet" | "mediapipe", model=None, provider="auto", threads=None)``; ``threads``:
+None = auto (half the cores, see ``config.auto_threads``), 0 = onnxruntime's default (all cores), N = N.
 """
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ ENGINES = ("connectnet", "mediapipe")
 
 
 def create_segmenter(engine: str = "connectnet", model: str | None = None, provider: str = "auto",
-                     threads: int = 0, strict: bool = False):
+                     threads: int | None = None, strict: bool = False):
+    if threads is None:
+        from vbg_app.config import auto_threads
+        threads = auto_threads()
     if engine == "connectnet":
         from vbg_app.engines.onnx_engine import OnnxSegmenter
         return OnnxSegmenter(model or resources.model_path(resources.DEFAULT_MODEL), provider=provider,
