@@ -90,7 +90,7 @@ from pathlib import Path
 import numpy as np
 
 from vbg_app import __version__
-from vbg_app.errors import BadInput, VbgError
+from vbg_app.errors import BadInput, VbgError, run_command
 
 SCHEMA = "vbg.bench/1"
 DEFAULT_SIZES = "640x480,1280x720,1920x1080"
@@ -821,15 +821,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
         return _worker(argv[1], argv[2])
-    parser = argparse.ArgumentParser(prog="vbg bench", description=(__doc__ or "").split("\n\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except VbgError as exc:
-        print(f"error: {exc.one_line()}", file=sys.stderr)
-        return exc.exit_code
-
+    return run_command("vbg bench", (__doc__ or "").split("\n\n")[0], add_arguments, run, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

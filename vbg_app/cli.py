@@ -18,7 +18,7 @@ import sys
 import time
 
 from vbg_app import __version__
-from vbg_app.errors import VbgError
+from vbg_app.errors import VbgError, guarded
 
 log = logging.getLogger("vbg")
 
@@ -180,13 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         func = args.func
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(func(args) or 0)
-    except VbgError as exc:
-        print(f"error: {exc.one_line()}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
+    return guarded(func, args)
 
 
 if __name__ == "__main__":

@@ -37,3 +37,28 @@ class DeviceUnavailable(VbgError):
     """A camera, virtual camera or accelerator cannot be used (exit code 3)."""
 
     exit_code = EXIT_DEVICE_UNAVAILABLE
+
+
+def guarded(run, args) -> int:
+    """``run(args)``'s exit code; a :class:`VbgError` becomes ``error: <what>. <fix>.`` on stderr and its code."""
+    import sys
+
+    try:
+        return int(run(args) or 0)
+    except VbgError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def run_command(prog: str, description: str, add_arguments, run, argv=None, verbose_flag: bool = False) -> int:
+    """Stand-alone ``main()`` of a subcommand module: parse, then :func:`guarded` (same as ``vbg <command>``)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    if verbose_flag:
+        parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_arguments(parser)
+    return guarded(run, parser.parse_args(sys.argv[1:] if argv is None else argv))

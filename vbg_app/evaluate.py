@@ -55,7 +55,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vbg_app.errors import BadInput, VbgError
+from vbg_app.errors import BadInput, run_command
 from vbg_app.metrics import THRESHOLD, FlickerAccumulator, SegAccumulator
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
@@ -370,15 +370,7 @@ def format_table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry (``python -m vbg_app.evaluate``), same behaviour as ``vbg eval``."""
-    parser = argparse.ArgumentParser(prog="vbg eval", description=(__doc__ or "").split("\n\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return int(run(args) or 0)
-    except VbgError as exc:
-        print(f"error: {exc.one_line()}", file=sys.stderr)
-        return exc.exit_code
-
+    return run_command("vbg eval", (__doc__ or "").split("\n\n")[0], add_arguments, run, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vbg_app.errors import BadInput, VbgError
+from vbg_app.errors import BadInput, run_command
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 METHODS = ("minmax", "percentile", "entropy")
@@ -296,15 +296,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vbg quantize", description=(__doc__ or "").split("\n\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except VbgError as exc:
-        print(f"error: {exc.one_line()}", file=sys.stderr)
-        return exc.exit_code
-
+    return run_command("vbg quantize", (__doc__ or "").split("\n\n")[0], add_arguments, run, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -41,15 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """The ``vbg-gui`` script."""
-    parser = argparse.ArgumentParser(prog="vbg-gui", description="vbg's desktop app: virtual background with a preview.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    add_arguments(parser)
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    from vbg_app.errors import VbgError
-    try:
-        return run(args)
-    except VbgError as exc:
-        print(f"error: {exc.one_line()}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
+    from vbg_app.errors import run_command
+
+    return run_command("vbg-gui", "vbg's desktop app: virtual background with a preview.", add_arguments, run, argv,
+                       verbose_flag=True)

@@ -130,15 +130,6 @@ def bench(cfg: dict, iters: int = 20, device_name: str = "auto") -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vbg_app.errors import VbgError
+    from vbg_app.errors import run_command
 
-    parser = argparse.ArgumentParser(prog="python -m vbg_app.train", description=__doc__.split("\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except VbgError as exc:
-        print(f"error: {exc.one_line()}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
+    return run_command("python -m vbg_app.train", __doc__.split("\n")[0], add_arguments, run, argv)

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vbg_app.engines.meta import ModelMeta
-from vbg_app.errors import BadInput, VbgError
+from vbg_app.errors import BadInput, run_command
 from vbg_app.train.model import ConnectNet, ConvBN, SoftmaxOutput
 
 OPSET = 17
@@ -325,15 +325,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vbg_app.train.export", description=__doc__.split("\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except VbgError as e:
-        print(f"error: {e.what} — {e.fix}" if e.fix else f"error: {e.what}", file=sys.stderr)
-        return e.exit_code
-
+    return run_command("python -m vbg_app.train.export", __doc__.split("\n")[0], add_arguments, run, argv)
 
 if __name__ == "__main__":
     sys.exit(main())
