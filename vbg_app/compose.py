@@ -27,7 +27,6 @@ the start of its next frame, after it is certainly no longer in use.
 """
 from __future__ import annotations
 
-import math
 import os
 import threading
 from dataclasses import dataclass, replace
@@ -54,12 +53,16 @@ def _halve(img: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
 def aspect_fill(img: np.ndarray, h: int, w: int) -> np.ndarray:
     """Scale ``img`` to cover (h, w) keeping its aspect ratio, then crop the centre: never stretched."""
     ih, iw = img.shape[:2]
-    s = max(w / iw, h / ih)
-    nw, nh = max(w, math.ceil(iw * s - 1e-6)), max(h, math.ceil(ih * s - 1e-6))
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-    big = cv2.resize(img, (nw, nh), interpolation=interp)
-    x0, y0 = (nw - w) // 2, (nh - h) // 2
-    return np.ascontiguousarray(big[y0:y0 + h, x0:x0 + w])
+    # crop the source first (the centred region with the target's aspect), then one resize: scaling the
+    # whole image up first would allocate gigabytes for a very thin image (1 x 60000 px into 720p)
+    if iw * h > w * ih:  # wider than the target: keep the full height
+        cw, ch = min(iw, max(1, round(ih * w / h))), ih
+    else:
+        cw, ch = iw, min(ih, max(1, round(iw * h / w)))
+    x0, y0 = (iw - cw) // 2, (ih - ch) // 2
+    crop = img[y0:y0 + ch, x0:x0 + cw]
+    interp = cv2.INTER_AREA if cw > w else cv2.INTER_LINEAR
+    return np.ascontiguousarray(cv2.resize(crop, (w, h), interpolation=interp))
 
 
 class _Pool:
@@ -105,8 +108,11 @@ def _read_image(path: str) -> np.ndarray:
     except OSError as exc:
         raise BadInput(f"background image {path} cannot be read ({exc.strerror})",
                        "check the file's permissions") from exc
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if img is None:
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except (cv2.error, MemoryError):  # e.g. a header claiming more than OpenCV's 2^30-pixel limit
+        img = None
+    if img is None or not img.size:
         raise BadInput(f"background image {path} is not an image OpenCV can decode",
                        "use a JPEG, PNG, BMP or WebP file")
     return img
@@ -188,9 +194,12 @@ class VideoBackground:
         if not os.path.isfile(path):
             raise BadInput(f"background video {path} not found",
                            "check the path, or pick another background (blur, image:PATH)")
-        self._cap = cv2.VideoCapture(path)
-        ok, first = self._cap.read() if self._cap.isOpened() else (False, None)
-        if not ok or first is None:
+        self._cap = cv2.VideoCapture()
+        try:
+            ok, first = self._cap.read() if self._cap.open(path) else (False, None)
+        except cv2.error:  # a decoder that gives up with an exception instead of a failed read
+            ok, first = False, None
+        if not ok or first is None or not first.size:
             self._cap.release()
             raise BadInput(f"background video {path} cannot be decoded",
                            "use a video OpenCV can read (e.g. MP4/H.264 or AVI/MJPEG)")
@@ -245,7 +254,7 @@ class BlurBackground:
         if small is None or small.shape[0] > h:
             small = frame
         k = 0  # halve while the blur stays above ~2 px there: same look, less work
-        while sigma_full * small.shape[0] / h > 4.0 and small.shape[0] >= 16:
+        while sigma_full * small.shape[0] / h > 4.0 and min(small.shape[:2]) >= 16:
             small = _halve(small, pool(f"lv{k}", (small.shape[0] // 2, small.shape[1] // 2, 3)))
             k += 1
         sh, sw = small.shape[:2]
