@@ -10,8 +10,11 @@ Example::
 Provider choice ``auto|cpu|cuda|tensorrt|directml|coreml|openvino``. onnxruntime silently falls back to
 the CPU when a GPU provider cannot load (missing CUDA/cuDNN libraries, say), so after creating the session
 we read ``session.get_providers()`` to learn which provider actually took, and say so in ``provider`` and
-``fallback_reason``. A GPU provider that fails while running frames is dropped once for the CPU, never
-retried in a loop.
+``fallback_reason``. A GPU provider that fails while creating the session, or while running frames, is
+dropped once for the CPU (``fallbacks`` = 1), never retried in a loop.
+
+Loading runs the model once on a blank input, so a file that is damaged, unreadable or not a vbg model
+(wrong metadata, inputs or outputs) is refused with :class:`BadInput` before the first frame.
 """
 from __future__ import annotations
 
@@ -23,9 +26,11 @@ import cv2
 import numpy as np
 
 from vbg_app.engines.meta import ModelMeta, parse_meta
-from vbg_app.errors import BadInput, DeviceUnavailable
+from vbg_app.errors import BadInput, DeviceUnavailable, VbgError
 
 log = logging.getLogger(__name__)
+
+_REEXPORT = "use models/connectnet.onnx or re-export the model with `vbg export`"
 
 # short name -> onnxruntime provider name
 PROVIDERS = {
@@ -103,13 +108,24 @@ class OnnxSegmenter:
             raise BadInput(f"thread count {threads} is negative", "use 0 (all cores) or a positive number")
         self.path = path
         self.requested = provider
+        self.strict = strict
         self.threads = threads
         self.fallback_reason = ""
+        self.fallbacks = 0  # times a provider was dropped for the CPU (0 or 1: never a retry loop)
         ort = _ort()
         providers = _provider_list(provider)
         self._session = self._create(ort, providers)
-        self.meta: ModelMeta = parse_meta(self._session.get_modelmeta().custom_metadata_map, where=str(path))
-        self._check_io()
+        try:
+            props = self._session.get_modelmeta().custom_metadata_map
+        except Exception as exc:  # e.g. metadata that is not UTF-8 (a damaged or foreign file)
+            raise BadInput(f"{path} has unreadable metadata ({type(exc).__name__})", _REEXPORT) from None
+        self.meta: ModelMeta = parse_meta(props, where=str(path))
+        try:
+            self._check_io()
+        except BadInput:
+            raise
+        except Exception as exc:
+            raise BadInput(f"{path} has unreadable inputs or outputs ({type(exc).__name__})", _REEXPORT) from None
         took = self._session.get_providers()[0]
         if providers[0] != "CPUExecutionProvider" and took != providers[0]:
             self.fallback_reason = self.fallback_reason or (f"{SHORT_NAMES.get(providers[0], providers[0])} did not load in onnxruntime "
@@ -119,8 +135,11 @@ class OnnxSegmenter:
             if provider != "auto":
                 log.warning("%s; running on the CPU", self.fallback_reason)
         self.provider = SHORT_NAMES.get(took, took)
-        log.info("model %s (%s v%s) runs on %s", path.name, self.meta.name, self.meta.version, self.provider)
+        if providers[0] != "CPUExecutionProvider" and took == "CPUExecutionProvider":
+            self.fallbacks = 1
         self._prepare()
+        self._check_run()
+        log.info("model %s (%s v%s) runs on %s", path.name, self.meta.name, self.meta.version, self.provider)
 
     # -- setup -----------------------------------------------------------------------------------------
     def _create(self, ort, providers):
@@ -141,11 +160,25 @@ class OnnxSegmenter:
             if providers[0] != "CPUExecutionProvider":
                 # maybe the accelerator failed while building the session: try the CPU once
                 session = self._create(ort, ["CPUExecutionProvider"])
-                self.fallback_reason = f"{SHORT_NAMES.get(providers[0])} failed to start ({text})"
+                self.fallback_reason = f"{SHORT_NAMES.get(providers[0], providers[0])} failed to start ({text})"
                 log.warning("%s; running on the CPU", self.fallback_reason)
                 return session
-            raise BadInput(f"{self.path} is not a loadable ONNX model ({text})",
-                           "use models/connectnet.onnx or re-export the model with `vbg export`") from None
+            raise BadInput(f"{self.path} is not a loadable ONNX model ({text})", _REEXPORT) from None
+
+    def _check_run(self) -> None:
+        """One inference on a blank input before the first frame: a model that cannot run, or whose output
+        does not match its metadata, is refused now (BadInput) instead of failing on every frame; a GPU
+        provider that fails here is dropped for the CPU, as at run time."""
+        self._blob.fill(0.0)
+        try:
+            out = self._run(self._blob)
+        except VbgError:
+            raise
+        except Exception as exc:
+            text = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise BadInput(f"{self.path} does not run on a blank frame ({text})", _REEXPORT) from None
+        if self._postprocess(out).size == 0:
+            raise BadInput(f"{self.path}: output of shape {np.shape(out)} is not a person mask", _REEXPORT)
 
     def _check_io(self) -> None:
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
@@ -209,27 +242,50 @@ class OnnxSegmenter:
             raise BadInput(f"segmenter got a {desc}, expected an HxWx3 uint8 BGR frame",
                            "convert the frame with vbg_app.sources.to_bgr8 first")
         blob = self.preprocess(frame_bgr)
+        return self._postprocess(self._run(blob))
+
+    def _run(self, blob: np.ndarray) -> np.ndarray:
+        """One inference. A GPU provider that fails is replaced by the CPU once (``fallbacks`` becomes 1,
+        ``fallback_reason`` says why); the CPU session is never replaced, so nothing is retried in a loop."""
+        session = self._session
+        if session is None:
+            raise DeviceUnavailable(f"the model {self.path.name} cannot run: {self.fallback_reason or 'it was closed'}",
+                                    "restart vbg; if it happens again, use --provider cpu")
         try:
-            out = self._session.run([self._output_name], {self._input_name: blob})[0]
+            return session.run([self._output_name], {self._input_name: blob})[0]
         except Exception as exc:
-            if self.provider == "cpu":
+            if self.provider == "cpu" or self.fallbacks:
                 raise
+            if self.strict:
+                raise DeviceUnavailable(f"{self.provider} failed while running ({str(exc)[:160]})",
+                                        INSTALL_HINT.get(self.provider, INSTALL_HINT["cuda"])) from None
             # a GPU provider failing at run time: drop it for the CPU, once
+            self.fallbacks += 1
             self.fallback_reason = f"{self.provider} failed while running ({str(exc)[:160]})"
             log.warning("%s; switching to the CPU", self.fallback_reason)
-            self._session = self._create(_ort(), ["CPUExecutionProvider"])
             self.provider = "cpu"
-            out = self._session.run([self._output_name], {self._input_name: blob})[0]
-        return self._postprocess(out)
+            self._session = None
+            try:
+                self._session = self._create(_ort(), ["CPUExecutionProvider"])
+            except Exception as exc2:
+                self.fallback_reason += f"; the CPU could not take over ({exc2})"
+                raise DeviceUnavailable(self.fallback_reason, "restart vbg with --provider cpu") from None
+            return self._session.run([self._output_name], {self._input_name: blob})[0]
 
-    def _postprocess(self, out: np.ndarray) -> np.ndarray:
+    def _postprocess(self, out) -> np.ndarray:
+        out = np.asarray(out)
         if self.meta.output == "softmax2":
-            if out.ndim != 4 or out.shape[1] != 2:
+            if out.ndim != 4 or out.shape[0] != 1 or out.shape[1] != 2:
                 raise BadInput(f"{self.path}: output shape {out.shape} is not [1,2,H,W] as vbg.output=softmax2 says",
                                "fix vbg.output in the model's metadata")
             prob = out[0, 1]
+        elif out.ndim == 4 and out.shape[0] == 1 and 1 in (out.shape[1], out.shape[3]):
+            prob = out[0, 0] if out.shape[1] == 1 else out[0, :, :, 0]
+        elif out.ndim == 3 and out.shape[0] == 1:
+            prob = out[0]
         else:
-            prob = out.reshape(out.shape[-2:] if out.shape[-1] != 1 else out.shape[1:3])
+            raise BadInput(f"{self.path}: output shape {out.shape} is not [1,1,H,W], [1,H,W,1] or [1,H,W] "
+                           "as vbg.output=prob1 says", "fix vbg.output in the model's metadata")
         return np.ascontiguousarray(prob, dtype=np.float32)
 
     def close(self) -> None:
