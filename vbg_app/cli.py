@@ -13,8 +13,11 @@ Exit codes: 0 success, 2 bad input (one line saying what to fix), 3 a device is 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
+import threading
 import time
 
 from vbg_app import __version__
@@ -80,15 +83,46 @@ def _run(args) -> int:
                 print(("\r" if tty else "") + p.stats.summary(), end="" if tty else "\n", file=sys.stderr,
                       flush=True)
 
-        try:
-            stats = pipe.run(frames=args.frames, on_frame=status)
-        except KeyboardInterrupt:
-            stats = pipe.stats
+        stopped_by: list[str] = []
+        with _stop_on_signals(pipe, stopped_by):
+            try:
+                stats = pipe.run(frames=args.frames, on_frame=status)
+            except KeyboardInterrupt:
+                stats = pipe.stats
         if tty and not args.quiet:
             print(file=sys.stderr)
-        ended = " (source ended)" if pipe.ended else ""
+        ended = " (source ended)" if pipe.ended else f" (stopped by {stopped_by[0]})" if stopped_by else ""
         print(f"vbg: {stats.frames} frames{ended}; {stats.summary()}", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals(pipe, stopped_by: list):
+    """SIGTERM (``kill``, a service manager, a logout) and SIGHUP (the terminal closed) stop the pipeline
+    cleanly instead of killing the process, so the sink is closed and a recording is finalised (an .mp4
+    needs its index written at the end). Only SIGKILL or a power cut can still cut a recording short:
+    record to .mkv or .avi to keep what was written then. No-op outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, _frame) -> None:
+        stopped_by.append(signal.Signals(signum).name)
+        pipe.stop()
+
+    saved = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            try:
+                saved[sig] = signal.signal(sig, handler)
+            except (ValueError, OSError):
+                pass
+    try:
+        yield
+    finally:
+        for sig, old in saved.items():
+            signal.signal(sig, old)
 
 
 # -- vbg devices ------------------------------------------------------------------------------------

@@ -19,6 +19,15 @@ thread (so a bad background raises there, with its message) and swaps it in betw
 that fails on one frame never stops the pipeline: the error is recorded in ``stats.last_error``, logged
 once per distinct message, and the frame is skipped; the source ending stops it cleanly and the sink is
 closed, so a recording keeps everything written so far.
+
+Reliability (see docs/troubleshooting.md): frames are checked before any stage sees them (shape, type,
+size: :class:`~vbg_app.errors.BadInput` recorded, frame skipped); a mask with NaN/inf is repaired instead of
+poisoning the temporal filter. While a *live* source gives no frame (a camera unplugged and being reopened
+by :class:`~vbg_app.sources.ReconnectingSource`), ``run()`` keeps the output alive: after ``hold_after_s``
+it repeats the last frame, after ``card_after_s`` it sends a dark "camera unavailable" card (what the
+meeting sees), at the source's frame rate. ``stats`` says what is wrong: ``source_state``/``source_error``,
+``sink_state``/``sink_error`` (a virtual camera that stopped accepting frames: the preview goes on, the
+owner can swap in a new sink), ``fallback_reason`` (the GPU provider that was dropped for the CPU).
 """
 from __future__ import annotations
 
@@ -36,6 +45,67 @@ from vbg_app.errors import VbgError
 log = logging.getLogger(__name__)
 
 STAGES = ("capture", "inference", "filter", "composite", "output")
+
+
+MIN_SIDE = 16                 # frames smaller than this are refused (no camera sends them)
+MAX_SIZE_WH = (7680, 4320)    # 8K; larger frames are refused before anything copies them
+
+
+def check_frame(frame):
+    """Refuse a frame no stage should see, cheaply and before any copy: not an array, empty, under
+    ``MIN_SIDE`` px or over 8K. Type and channel problems are left to ``to_bgr8`` (also BadInput)."""
+    from vbg_app.errors import BadInput
+
+    if isinstance(frame, np.ndarray) and frame.ndim in (2, 3):
+        h, w = frame.shape[:2]
+        if h < MIN_SIDE or w < MIN_SIDE or w > MAX_SIZE_WH[0] or h > MAX_SIZE_WH[1]:
+            raise BadInput(f"a frame is {w}x{h} pixels, outside {MIN_SIDE}x{MIN_SIDE} to "
+                           f"{MAX_SIZE_WH[0]}x{MAX_SIZE_WH[1]}", "use a camera or video of a usual size, e.g. 1280x720")
+    return frame
+
+
+def check_mask(prob) -> np.ndarray:
+    """The segmenter's answer as a finite (h, w) float32 map; NaN/inf are repaired (0 / clipped), so one bad
+    inference cannot poison the temporal filter's history for the rest of the call."""
+    from vbg_app.errors import BadInput
+
+    if not isinstance(prob, np.ndarray) or prob.ndim != 2 or prob.size == 0:
+        shape = getattr(prob, "shape", type(prob).__name__)
+        raise BadInput(f"the segmenter returned a mask of shape {shape}", "use a model with one (h, w) output")
+    if prob.dtype != np.float32:
+        prob = prob.astype(np.float32)
+    if not np.isfinite(prob).all():
+        prob = np.nan_to_num(prob, nan=0.0, posinf=1.0, neginf=0.0)
+    return prob
+
+
+def render_card(size_wh: tuple[int, int], title: str, detail: str = "") -> np.ndarray:
+    """A dark BGR frame with ``title`` (large) and ``detail`` centred, readable at any size (ASCII only:
+    OpenCV's fonts have no other glyphs)."""
+    import cv2
+
+    w, h = max(MIN_SIDE, int(size_wh[0])), max(MIN_SIDE, int(size_wh[1]))
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = (40, 34, 30)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    lines = [(title, 1.0, (240, 240, 240)), (detail, 0.6, (190, 190, 190))] if detail else [(title, 1.0, (240, 240, 240))]
+    base = h / 720 * 1.8  # title scale at 720p: glyphs ~55 px tall
+    # shrink until the widest line fits in 90 % of the width
+    for _ in range(20):
+        sizes = [cv2.getTextSize(t, font, base * f, max(1, round(base * f * 2))) for t, f, _ in lines]
+        if max(sz[0][0] for sz in sizes) <= 0.9 * w:
+            break
+        base *= 0.85
+    heights = [sz[0][1] + sz[1] for sz in sizes]
+    gap = heights[0] * 0.6
+    total = sum(heights) + gap * (len(lines) - 1)
+    y = (h - total) / 2
+    for (text, f, color), (tsize, baseline) in zip(lines, sizes):
+        y += tsize[1]
+        cv2.putText(img, text, (round((w - tsize[0]) / 2), round(y)), font, base * f, color,
+                    max(1, round(base * f * 2)), cv2.LINE_AA)
+        y += baseline + gap
+    return img
 
 
 class _Window:
@@ -58,6 +128,14 @@ class PipelineStats:
     errors: int = 0
     last_error: str = ""
     provider: str = ""
+    fallback_reason: str = ""   # why the segmenter runs on another provider than asked ("" = as asked)
+    source_state: str = "ok"    # ok | reconnecting (a ReconnectingSource lost its device)
+    source_error: str = ""
+    sink_state: str = "ok"      # ok | error (the last send failed)
+    sink_error: str = ""
+    sink_errors_in_row: int = 0  # consecutive failed sends (0 after one that worked)
+    held: int = 0               # frames repeated while no new frame came
+    cards: int = 0              # "camera unavailable" cards sent
     stage_ms: dict = field(default_factory=lambda: {s: _Window() for s in STAGES})
     latency_ms: _Window = field(default_factory=_Window)
     _stamps: deque = field(default_factory=lambda: deque(maxlen=61))
@@ -78,13 +156,21 @@ class PipelineStats:
 
     def summary(self) -> str:
         ms = " ".join(f"{k} {v:.1f}" for k, v in self.medians().items())
-        return (f"{self.fps:5.1f} fps | {self.provider} | latency {self.latency_ms.median():.1f} ms | "
-                f"ms: {ms}" + (f" | last error: {self.last_error}" if self.last_error else ""))
+        provider = self.provider + (f" (fallback: {self.fallback_reason[:80]})" if self.fallback_reason else "")
+        text = f"{self.fps:5.1f} fps | {provider} | latency {self.latency_ms.median():.1f} ms | ms: {ms}"
+        if self.source_state != "ok":
+            text += f" | camera lost, reconnecting: {self.source_error}"
+        if self.sink_state != "ok":
+            text += f" | output failing: {self.sink_error}"
+        return text + (f" | last error: {self.last_error}" if self.last_error else "")
 
     def as_dict(self) -> dict:
         return {"frames": self.frames, "fps": self.fps, "provider": self.provider,
                 "latency_ms": self.latency_ms.median(), "stage_ms": self.medians(),
-                "dropped": self.dropped, "errors": self.errors, "last_error": self.last_error}
+                "dropped": self.dropped, "errors": self.errors, "last_error": self.last_error,
+                "fallback_reason": self.fallback_reason, "source_state": self.source_state,
+                "source_error": self.source_error, "sink_state": self.sink_state, "sink_error": self.sink_error,
+                "sink_errors_in_row": self.sink_errors_in_row, "held": self.held, "cards": self.cards}
 
 
 class Pipeline:
@@ -96,10 +182,20 @@ class Pipeline:
         self.temporal = temporal
         self.compositor = compositor
         self.sink = sink
-        self.stats = PipelineStats(provider=getattr(segmenter, "provider", ""))
+        self.stats = PipelineStats(provider=getattr(segmenter, "provider", ""),
+                                   fallback_reason=getattr(segmenter, "fallback_reason", ""))
         self.last_input: np.ndarray | None = None   # for a preview of the original
-        self.last_output: np.ndarray | None = None  # for a preview of the result
+        self.last_output: np.ndarray | None = None  # for a preview of the result (the card while one is sent)
         self.ended = False
+        # keeping the output alive while a live source gives nothing (see the module docstring)
+        self.holdover = True
+        self.hold_after_s = 0.25
+        self.card_after_s = 1.0
+        self._last_real_t: float | None = None      # when the last real frame was composed
+        self._last_real_out: np.ndarray | None = None
+        self._last_send_t: float | None = None
+        self._card: tuple | None = None              # (key, image) of the last card drawn
+        self._producer: threading.Thread | None = None
         self._stop = threading.Event()
         self._seen_errors: set[str] = set()
 
@@ -116,31 +212,39 @@ class Pipeline:
     def set_segmenter(self, segmenter) -> None:
         old, self.segmenter = self.segmenter, segmenter
         self.stats.provider = getattr(segmenter, "provider", "")
+        self.stats.fallback_reason = getattr(segmenter, "fallback_reason", "")
         self.temporal.reset()
         if old is not None and old is not segmenter:
             old.close()
 
     def set_sink(self, sink) -> None:
         old, self.sink = self.sink, sink
+        self.stats.sink_state, self.stats.sink_error, self.stats.sink_errors_in_row = "ok", "", 0
         if old is not None and old is not sink:
-            old.close()
+            try:
+                old.close()
+            except Exception as exc:  # a virtual camera that died may fail to close too
+                log.warning("closing %s failed: %s", type(old).__name__, exc)
 
     # -- one frame ---------------------------------------------------------------------------------
-    def _record_error(self, where: str, exc: BaseException) -> None:
+    def _record_error(self, where: str, exc: BaseException) -> str:
         self.stats.errors += 1
         text = exc.one_line() if isinstance(exc, VbgError) else f"{type(exc).__name__}: {exc}"
         self.stats.last_error = f"{where}: {text}"
         if text not in self._seen_errors:  # log each distinct failure once, not once per frame
-            self._seen_errors.add(text)
+            if len(self._seen_errors) < 1000:  # hours of varied errors must not grow memory without bound
+                self._seen_errors.add(text)
             log.warning("%s failed: %s", where, text, exc_info=not isinstance(exc, VbgError))
+        return text
 
     def _capture(self):
         """Read, normalise, segment and filter one frame; None when no frame is ready."""
         from vbg_app.sources import SourceEnded, to_bgr8
 
         t0 = time.perf_counter()
+        source = self.source
         try:
-            frame = self.source.read()
+            frame = source.read()
         except SourceEnded:
             self.ended = True
             self._stop.set()
@@ -148,14 +252,24 @@ class Pipeline:
         except Exception as exc:
             self._record_error("source", exc)
             return None
+        finally:
+            st = self.stats  # a ReconnectingSource says whether its device is lost
+            st.source_state = getattr(source, "state", "ok")
+            st.source_error = getattr(source, "error", "") if st.source_state != "ok" else ""
         if frame is None:
             return None
         try:
-            frame = to_bgr8(frame)
+            frame = to_bgr8(check_frame(frame))
+        except Exception as exc:
+            self._record_error("source", exc)
+            return None
+        try:
             t1 = time.perf_counter()
             segmenter = self.segmenter
             prob = segmenter.segment(frame)
             self.stats.provider = getattr(segmenter, "provider", "")
+            self.stats.fallback_reason = getattr(segmenter, "fallback_reason", "")
+            prob = check_mask(prob)
             t2 = time.perf_counter()
         except Exception as exc:
             self._record_error("segmentation", exc)
@@ -181,18 +295,60 @@ class Pipeline:
             self._record_error("compositing", exc)
             return
         t4 = time.perf_counter()
-        try:
-            self.sink.send(out)
-        except Exception as exc:
-            self._record_error("output", exc)
+        self._send(out)
         t5 = time.perf_counter()
         self.last_input, self.last_output = frame, out
+        self._last_real_t, self._last_real_out = t5, out
         ms = self.stats.stage_ms
         ms["filter"].add((t3 - t2) * 1e3)
         ms["composite"].add((t4 - t3) * 1e3)
         ms["output"].add((t5 - t4) * 1e3)
         self.stats.latency_ms.add((t5 - t0) * 1e3)
         self.stats.tick(t5)
+
+    def _send(self, out: np.ndarray) -> bool:
+        st = self.stats
+        try:
+            self.sink.send(out)
+        except Exception as exc:
+            st.sink_state, st.sink_error = "error", self._record_error("output", exc)
+            st.sink_errors_in_row += 1
+            return False
+        finally:
+            self._last_send_t = time.perf_counter()
+        if st.sink_state != "ok":
+            st.sink_state, st.sink_error = "ok", ""
+        st.sink_errors_in_row = 0
+        return True
+
+    def _hold(self) -> bool:
+        """Keep a live output alive while no new frame is composed: repeat the last frame after
+        ``hold_after_s``, send the "camera unavailable" card after ``card_after_s``, at the source's rate
+        (5..30 fps). True when a frame was sent (``last_output`` is it)."""
+        if not self.holdover or self._last_real_t is None or not getattr(self.source, "live", False):
+            return False
+        now = time.perf_counter()
+        gap = now - self._last_real_t
+        if gap < self.hold_after_s:
+            return False
+        fps = min(30.0, max(5.0, float(getattr(self.source, "fps", 30.0) or 30.0)))
+        if self._last_send_t is not None and now - self._last_send_t < 1.0 / fps:
+            return False
+        st = self.stats
+        if gap < self.card_after_s:
+            out = self._last_real_out
+            st.held += 1
+        else:
+            h, w = self._last_real_out.shape[:2]
+            detail = ("Reconnecting..." if st.source_state != "ok" else "Waiting for video...")
+            key = (w, h, detail)
+            if self._card is None or self._card[0] != key:
+                self._card = (key, render_card((w, h), "Camera unavailable", detail))
+            out = self._card[1]
+            st.cards += 1
+        self._send(out)
+        self.last_output = out
+        return True
 
     def step(self) -> bool:
         """Process one frame in this thread. False when no frame was ready (or the source ended)."""
@@ -208,6 +364,11 @@ class Pipeline:
 
         ``on_frame(pipeline)`` is called after every output frame (status lines, GUI previews).
         """
+        old = self._producer
+        if old is not None and old.is_alive():  # a capture thread left blocked by an earlier run
+            old.join(5.0)
+            if old.is_alive():
+                log.warning("the capture thread of the previous run is still blocked in the source")
         self._stop.clear()
         target = None if frames is None else self.stats.frames + frames
         if not threaded:
@@ -216,34 +377,51 @@ class Pipeline:
                     if on_frame:
                         on_frame(self)
                 else:
+                    if self._hold() and on_frame:
+                        on_frame(self)
                     time.sleep(0.001)
             return self.stats
 
         handoff: queue.Queue = queue.Queue(maxsize=1)
 
         def producer() -> None:
-            while not self._stop.is_set():
-                item = self._capture()
-                if item is None:
-                    time.sleep(0.001)
-                    continue
+            try:
                 while not self._stop.is_set():
                     try:
-                        handoff.put(item, timeout=0.05)
-                        break
-                    except queue.Full:
+                        item = self._capture()
+                    except Exception as exc:  # a bug in a stage: record it, keep capturing
+                        self._record_error("capture", exc)
+                        time.sleep(0.01)
                         continue
-            handoff.put(None)  # wake the consumer
+                    if item is None:
+                        time.sleep(0.001)
+                        continue
+                    while not self._stop.is_set():
+                        try:
+                            handoff.put(item, timeout=0.05)
+                            break
+                        except queue.Full:
+                            continue
+            finally:
+                try:
+                    handoff.put_nowait(None)  # wake the consumer
+                except queue.Full:
+                    pass
 
         worker = threading.Thread(target=producer, name="vbg-capture-infer", daemon=True)
+        self._producer = worker
         worker.start()
         try:
             while target is None or self.stats.frames < target:
                 try:
-                    item = handoff.get(timeout=0.1)
+                    item = handoff.get(timeout=0.02)
                 except queue.Empty:
-                    if not worker.is_alive():
+                    # stop() ends the run at once even if the producer is blocked in read(); the source's
+                    # end instead lets every frame already captured through (the producer sends None last)
+                    if not worker.is_alive() or (self._stop.is_set() and not self.ended):
                         break
+                    if self._hold() and on_frame:
+                        on_frame(self)
                     continue
                 if item is None:
                     break
@@ -252,12 +430,12 @@ class Pipeline:
                     on_frame(self)
         finally:
             self._stop.set()
-            while worker.is_alive():  # drain so the producer is never stuck on a full queue
-                try:
-                    handoff.get(timeout=0.05)
-                except queue.Empty:
-                    pass
-            worker.join(timeout=2)
+            # the producer never blocks on the queue (its puts time out and check the stop flag), so this
+            # only waits for a read() in progress; a source blocked for longer cannot hang stop(): the thread
+            # ends on its own once read() returns, and the next run() waits for it first
+            worker.join(timeout=1.0)
+            if worker.is_alive():
+                log.info("the capture thread is still in source.read(); it ends when that returns")
         return self.stats
 
     def stop(self) -> None:
@@ -295,7 +473,8 @@ def build_pipeline(config) -> Pipeline:
         temporal = create_filter(config.smoothing)
         compositor = Compositor(config.background, refine=config.refine, mirror=config.mirror,
                                 cleanup=config.cleanup)
-        source = open_source(config.source, size=config.size, fps=config.fps, realtime=config.realtime)
+        source = open_source(config.source, size=config.size, fps=config.fps, realtime=config.realtime,
+                             reconnect=True)  # a camera that goes away is reopened (ReconnectingSource)
         opened.append(source)
         segmenter = create_segmenter(config.engine, config.model, config.provider, config.threads)
         opened.append(segmenter)

@@ -154,7 +154,8 @@ class VirtualCameraSink(_SinkBase):
             cam.send(frame)
         except Exception as exc:
             raise DeviceUnavailable(f"the virtual camera {self.device} stopped accepting frames ({exc})",
-                                    "check that no other program took it over, then restart vbg") from None
+                                    "check that no other program took it over (or that v4l2loopback is still loaded), "
+                                    "then turn the virtual camera on again") from None
         self.frames_sent += 1
 
     def close(self) -> None:

@@ -29,7 +29,7 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from vbg_app.errors import BadInput, DeviceUnavailable
+from vbg_app.errors import BadInput, DeviceUnavailable, VbgError
 
 log = logging.getLogger(__name__)
 
@@ -365,6 +365,130 @@ class CameraSource(_SourceBase):
             self.close()
         except Exception:
             pass
+
+
+class ReconnectingSource(_SourceBase):
+    """A live source that survives its device going away: unplugged, taken by another app, a driver hiccup.
+
+    Wraps whatever ``factory()`` opens (e.g. ``lambda: CameraSource(0)``). When the inner source raises
+    (a :class:`CameraSource` raises :class:`DeviceUnavailable` after a 2 s stall) or gives no frame for
+    ``stall_timeout`` seconds, it is closed and reopened through ``factory()``: at once, then with back-off
+    (``first_backoff`` doubling up to ``max_backoff`` = 1 s between attempts), so a camera that comes back is
+    running again within about a second plus the time it takes to open. Meanwhile ``read()`` returns None
+    (after a short sleep, never spinning) and never raises for the lost device; ``state`` is ``"ok"`` or
+    ``"reconnecting"``, ``error`` says why, ``lost_for()`` how long. The pipeline shows the last frame, then a
+    "camera unavailable" card, while ``state`` is not ok. :class:`SourceEnded` (a finite video's end, or
+    ``close()``) passes through. The first ``factory()`` call happens in the constructor and raises as usual:
+    a camera that is missing at start is an error to report, not to wait for (or pass the first, already
+    opened, ``source``).
+    """
+
+    live = True
+
+    def __init__(self, factory, *, stall_timeout: float | None = 2.0, first_backoff: float = 0.1,
+                 max_backoff: float = 1.0, poll: float = 0.05, clock=time.monotonic, sleep=time.sleep,
+                 description: str = "", source=None) -> None:
+        self._factory = factory
+        self.stall_timeout = stall_timeout
+        self.first_backoff = first_backoff
+        self.max_backoff = max_backoff
+        self.poll = poll
+        self._clock, self._sleep = clock, sleep
+        self._closed = False
+        self.state = "ok"
+        self.error = ""
+        self.attempts = 0      # reopen attempts (failed or not) since the start
+        self.reconnects = 0    # successful reopens
+        self.losses = 0
+        self._lost_at: float | None = None
+        self._next_try = 0.0
+        self._backoff = first_backoff
+        self._inner = None
+        self._adopt(source if source is not None else factory())
+        self.description = description or getattr(self._inner, "description", "") or "source"
+
+    def _adopt(self, inner) -> None:
+        self._inner = inner
+        self.fps = getattr(inner, "fps", 30.0) or 30.0
+        self.size_wh = tuple(getattr(inner, "size_wh", self.size_wh))
+        self._last_frame_at = self._clock()
+
+    @property
+    def inner(self):
+        return self._inner
+
+    @property
+    def dropped(self) -> int:
+        return getattr(self._inner, "dropped", 0)
+
+    def lost_for(self) -> float:
+        return 0.0 if self._lost_at is None else self._clock() - self._lost_at
+
+    def _lose(self, why: str) -> None:
+        inner, self._inner = self._inner, None
+        if inner is not None:
+            try:
+                inner.close()
+            except Exception as exc:
+                log.debug("closing the lost %s failed: %s", self.description, exc)
+        self.state, self.error = "reconnecting", why
+        self.losses += 1
+        self._lost_at = self._clock()
+        self._next_try = self._lost_at  # the first reopen at once (a hiccup), then back off
+        self._backoff = self.first_backoff
+        log.warning("%s lost (%s); reconnecting", self.description, why)
+
+    def read(self) -> np.ndarray | None:
+        if self._closed:
+            raise SourceEnded(self.description)
+        inner = self._inner
+        if inner is not None:
+            try:
+                frame = inner.read()
+            except SourceEnded:
+                raise
+            except Exception as exc:
+                self._lose(exc.one_line() if isinstance(exc, VbgError) else
+                           f"{type(exc).__name__}: {exc}")
+                return None
+            now = self._clock()
+            if frame is not None:
+                self._last_frame_at = now
+                return frame
+            if self.stall_timeout and now - self._last_frame_at > self.stall_timeout:
+                self._lose(f"{self.description} sent no frame for {self.stall_timeout:g} s")
+            return None
+        # lost: reopen when the back-off allows, else wait a little (the caller loops)
+        now = self._clock()
+        if now < self._next_try:
+            self._sleep(min(self.poll, self._next_try - now))
+            return None
+        self.attempts += 1
+        try:
+            new = self._factory()
+        except Exception as exc:
+            self.error = exc.one_line() if isinstance(exc, VbgError) else f"{type(exc).__name__}: {exc}"
+            self._next_try = self._clock() + self._backoff
+            self._backoff = min(self.max_backoff, self._backoff * 2)
+            return None
+        if self._closed:  # closed from another thread while opening
+            try:
+                new.close()
+            except Exception:
+                pass
+            raise SourceEnded(self.description)
+        lost_for = self.lost_for()
+        self._adopt(new)
+        self.state, self.error, self._lost_at = "ok", "", None
+        self.reconnects += 1
+        log.warning("%s is back after %.1f s", self.description, lost_for)
+        return None
+
+    def close(self) -> None:
+        self._closed = True
+        inner, self._inner = self._inner, None
+        if inner is not None:
+            inner.close()
 
 
 def list_cameras(max_index: int = 10) -> list[dict]:
@@ -747,7 +871,8 @@ def open_source(spec: str, **opts) -> Source:
     ``demo`` | ``camera`` / ``camera:N`` / ``camera:/dev/videoN`` | ``video:PATH`` | ``image:PATH``; a bare
     number is a camera and a bare existing file path is opened by its extension. Options (None = default):
     ``size=(w, h)`` or ``width``/``height`` and ``fps`` (camera, demo; fps also for images), ``mjpg``
-    (camera), ``loop`` (video), ``realtime`` (video, image, demo). Options a source does not use are ignored.
+    (camera), ``loop`` (video), ``realtime`` (video, image, demo), ``reconnect`` (camera: wrap it in a
+    :class:`ReconnectingSource` that reopens it when it goes away). Options a source does not use are ignored.
     """
     spec = (spec or "").strip()
     w, h = _size_opts(opts)
@@ -768,7 +893,13 @@ def open_source(spec: str, **opts) -> Source:
         return DemoSource(w or 1280, h or 720, fps or 30.0, realtime=realtime)
     if scheme_l == "camera":
         target = rest.strip() or "0"
-        return CameraSource(int(target) if target.isdigit() else target, w, h, fps, bool(opts.get("mjpg", False)))
+        target = int(target) if target.isdigit() else target
+        mjpg = bool(opts.get("mjpg", False))
+        if opts.get("reconnect"):
+            # a reopen waits at most 2 s for the first frame, so a half-working camera is retried sooner
+            return ReconnectingSource(lambda: CameraSource(target, w, h, fps, mjpg, first_frame_timeout=2.0),
+                                      source=CameraSource(target, w, h, fps, mjpg))
+        return CameraSource(target, w, h, fps, mjpg)
     if scheme_l == "video":
         loop = opts.get("loop")
         return VideoSource(rest, loop=True if loop is None else bool(loop), realtime=realtime)
