@@ -48,6 +48,7 @@ class FakeVirtualCamera:
         self.accept = tuple(accept)
         self.default_device = device
         self.fail = fail              # if set: opening raises RuntimeError(fail), like a missing device
+        self.fail_send: str | None = None  # if set: send() raises RuntimeError(fail_send), like a device taken away
         self.frames: deque = deque(maxlen=keep)
         self.raw: deque = deque(maxlen=keep)
         self.count = 0                # frames received in total
@@ -86,6 +87,8 @@ class FakeVirtualCamera:
                 return None
 
             def send(self, frame):
+                if rec.fail_send:
+                    raise RuntimeError(rec.fail_send)
                 assert frame.ndim == 1 and frame.dtype == np.uint8 and frame.flags.c_contiguous
                 rec.raw.append(frame.copy())
                 rec.frames.append(_decode(frame, self._fmt, self._w, self._h))

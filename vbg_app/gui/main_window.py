@@ -31,7 +31,7 @@ QLabel#banner[level="info"] { background: #e7f1ff; color: #0b3d91; }
 QLabel#banner[level="warning"] { background: #fff4d6; color: #6b4a00; }
 QLabel#banner[level="error"] { background: #fde2e1; color: #8a1c14; }
 QLabel#vcamState[state="on"] { color: #1b7a33; font-weight: bold; }
-QLabel#vcamState[state="error"] { color: #a1241a; }
+QLabel#vcamState[state="error"], QLabel#vcamState[state="lost"] { color: #a1241a; }
 QLabel#vcamState[state="unavailable"] { color: #8a5a00; }
 QLabel#sourceState[level="error"], QLabel#engineState[level="error"] { color: #a1241a; }
 QLabel#readout { color: #555; font-family: monospace; }
@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
         self.last_stats: dict = {}
         self.messages: list[tuple[str, str]] = []   # every (level, text) shown, newest last
         self.vcam_state = ("off", "")
+        self.source_state = "opening"               # as the worker last reported it (opening | ok | error | lost)
         self._shut_down = False
         self._quitting = False
         self._tray_hint_shown = False
@@ -357,6 +358,8 @@ class MainWindow(QMainWindow):
             text = "Off. Turn it on, then choose the virtual camera in your meeting app."
         elif state == "error":
             text = f"Could not start: {text}"
+        elif state == "lost":
+            text = f"Stopped: {text} The preview goes on; turn it on again to retry."
         elif state == "unavailable":
             text = f"Off. No virtual camera is available yet: {text}"
         self.vcam_state_label.setText(text)
@@ -394,8 +397,13 @@ class MainWindow(QMainWindow):
 
     def _on_source_state(self, state: str, spec: str, text: str) -> None:
         self.controls.show_source(state, spec, text)
+        self.source_state = state
         if state == "error":
             self.show_message("error", text)
+        elif state == "lost":  # the camera went away; the worker reopens it, the meeting sees a card meanwhile
+            self.show_message("warning", f"{text} Others see a “camera unavailable” picture until it is back.")
+        elif state == "ok" and self.messages and self.messages[-1][1].startswith("Camera lost"):
+            self.show_message("info", f"The camera is back: {text}.")
         if state == "opening" and self.frames_shown == 0:
             self.preview.placeholder = text
 

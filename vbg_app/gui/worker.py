@@ -64,8 +64,8 @@ class PipelineWorker(QObject):
     frameReady = Signal(QImage, QImage)   # output, original (null unless show_original)
     statsReady = Signal(dict)             # pipeline stats + cpu, source, sink, engine, provider, fallback
     message = Signal(str, str)            # level (info | warning | error), text
-    vcamChanged = Signal(str, str)        # state (off | starting | on | error), text
-    sourceChanged = Signal(str, str, str)  # state (opening | ok | error), spec, text
+    vcamChanged = Signal(str, str)        # state (off | starting | on | error | lost | unavailable), text
+    sourceChanged = Signal(str, str, str)  # state (opening | ok | error | lost), spec, text
     engineChanged = Signal(dict)          # engine, provider, requested, fallback_reason, note
     backgroundApplied = Signal(str, str)  # spec, error text ("" when applied)
     runningChanged = Signal(bool)         # a pipeline is producing frames
@@ -88,6 +88,8 @@ class PipelineWorker(QObject):
         self._loaders: list[threading.Thread] = []
         self._gen = {"source": 0, "engine": 0}
         self._vcam_on = False
+        self._source_state = "ok"          # last source state reported (ok | lost)
+        self._engine_reported = None       # (provider, fallback_reason) last sent in engineChanged
         self._last_stats = (time.monotonic(), time.process_time())
         self._ncpu = os.cpu_count() or 1
         self.frames_sent = 0
@@ -242,6 +244,7 @@ class PipelineWorker(QObject):
     def _on_frame(self, pipe) -> None:
         if not self._cmds.empty() or self._quit.is_set():
             pipe.stop()
+        self._check_health(pipe)
         if self._want_frame.is_set() and pipe.last_output is not None:
             self._want_frame.clear()
             out = to_qimage(pipe.last_output, self.preview_width)
@@ -251,6 +254,34 @@ class PipelineWorker(QObject):
         now = time.monotonic()
         if now - self._last_stats[0] >= 0.5:
             self._emit_stats(pipe, now)
+
+    def _check_health(self, pipe) -> None:
+        """Per frame (real or held): tell the window when the camera is lost or back, and turn a virtual
+        camera that keeps refusing frames off (closing it) so the switch shows it and can be retried."""
+        st = pipe.stats
+        state = "ok" if st.source_state == "ok" else "lost"
+        if state != self._source_state:
+            self._source_state = state
+            if state == "lost":
+                detail = f" ({st.source_error})" if st.source_error else ""
+                self.sourceChanged.emit("lost", self.config.source, f"Camera lost — reconnecting…{detail}")
+            else:
+                self.sourceChanged.emit("ok", self.config.source, getattr(pipe.source, "description", ""))
+        if self._vcam_on and st.sink_state == "error" and st.sink_errors_in_row >= 3:
+            from vbg_app.sinks import NullSink
+
+            error = st.sink_error
+            pipe.set_sink(NullSink())  # closes the failed virtual camera; the preview goes on
+            self._vcam_on = False
+            log.warning("virtual camera failed: %s", error)
+            self.vcamChanged.emit("lost", error)
+        seg = pipe.segmenter
+        if seg is not None and self._engine_reported is not None and \
+                (getattr(seg, "provider", ""), getattr(seg, "fallback_reason", "")) != self._engine_reported:
+            self._emit_engine(seg, self.config.engine, self.config.provider)  # e.g. the GPU failed mid-call
+            if getattr(seg, "fallback_reason", ""):
+                self.message.emit("warning", f"{seg.fallback_reason}; now running on "
+                                             f"{getattr(seg, 'provider', '?').upper()}.")
 
     def _emit_stats(self, pipe, now: float) -> None:
         cpu_now = time.process_time()
@@ -383,7 +414,7 @@ class PipelineWorker(QObject):
 
     def _load_source(self, spec, size, fps):
         from vbg_app.sources import open_source
-        return open_source(spec, size=size, fps=fps, realtime=True)
+        return open_source(spec, size=size, fps=fps, realtime=True, reconnect=True)
 
     def _load_engine(self, engine, provider, model):
         from vbg_app.engines import create_segmenter
@@ -401,6 +432,7 @@ class PipelineWorker(QObject):
         old, pipe.source = pipe.source, source
         pipe.ended = False
         pipe.temporal.reset()
+        self._source_state = "ok"
         try:
             old.close()
         except Exception as exc:
@@ -437,6 +469,7 @@ class PipelineWorker(QObject):
             self._emit_engine(seg, engine, provider, note=f"{ENGINE_TITLES.get(engine, engine)} failed to load")
 
     def _emit_engine(self, seg, requested_engine: str, requested_provider: str, note: str = "") -> None:
+        self._engine_reported = (getattr(seg, "provider", ""), getattr(seg, "fallback_reason", ""))
         self.engineChanged.emit({
             "engine": getattr(seg, "name", ""), "provider": getattr(seg, "provider", ""),
             "requested_engine": requested_engine, "requested_provider": requested_provider,
@@ -493,6 +526,7 @@ class PipelineWorker(QObject):
 
     def _built(self, pipe, engine: str, provider: str) -> None:
         self._vcam_on = False
+        self._source_state = "ok"
         self.sourceChanged.emit("ok", self.config.source, getattr(pipe.source, "description", self.config.source))
         note = ""
         if pipe.segmenter.name != engine:
@@ -523,7 +557,7 @@ class PipelineWorker(QObject):
 
         cfg = self.config
         try:
-            return open_source(cfg.source, size=cfg.size, fps=cfg.fps, realtime=cfg.realtime)
+            return open_source(cfg.source, size=cfg.size, fps=cfg.fps, realtime=cfg.realtime, reconnect=True)
         except VbgError as exc:
             if cfg.source == "demo":
                 self.sourceChanged.emit("error", cfg.source, exc.one_line())
