@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -241,15 +242,21 @@ class BackgroundLibrary:
                 return Entry("user", spec_for_file(existing), _title(existing), existing)
         stem = re.sub(r"[^\w.-]+", "_", src.stem).strip("._") or "background"
         dest = self.user_dir / f"{stem[:60]}-{digest[:8]}{src.suffix.lower()}"
+        # copy to a hidden ".part" file, flush it to disk, then rename: a crash or a full disk never leaves
+        # a half-copied background in the gallery (a leftover .part is hidden and overwritten next time)
         tmp = dest.with_name("." + dest.name + ".part")
         try:
             shutil.copyfile(src, tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
             tmp.replace(dest)
-        except OSError as exc:
+        except BaseException as exc:
             try:
                 tmp.unlink()
             except OSError:
                 pass
+            if not isinstance(exc, OSError):
+                raise
             raise BadInput(f"cannot copy {src.name} into {self.user_dir} ({exc.strerror})",
                            "check free disk space and that the folder is writable") from None
         log.info("added background %s as %s", src, dest)

@@ -204,7 +204,7 @@ class SettingsStore:
                 except OSError:
                     pass
                 raise
-        except OSError as exc:
+        except Exception as exc:  # OSError (disk full, read-only), or a value json cannot write
             log.warning("could not save settings to %s: %s", self.path, exc)
 
 
