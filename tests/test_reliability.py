@@ -771,6 +771,12 @@ def _foreign_model(path, kind):
         graph = helper.make_graph([helper.make_node("ReduceMean", ["x"], ["z"], axes=[2, 3], keepdims=0)],
                                   "g", [x], [out])
         props = {"vbg.output": "prob1"}
+    elif kind == "prob1":  # a proper one-channel model: accepted
+        w = numpy_helper.from_array(np.ones((1, 3, 1, 1), np.float32), "W")
+        out = helper.make_tensor_value_info("p", TensorProto.FLOAT, [1, 1, 16, 32])
+        graph = helper.make_graph([helper.make_node("Conv", ["x", "W"], ["z"]), helper.make_node("Sigmoid", ["z"], ["p"])],
+                                  "g", [x], [out], initializer=[w])
+        props = {"vbg.output": "prob1"}
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     entries = ModelMeta(input_size_wh=(32, 16), name="foreign").to_props()
@@ -781,12 +787,18 @@ def _foreign_model(path, kind):
 
 
 @pytest.mark.parametrize("kind, words", [("two_inputs", "2 input"), ("three_classes", "not [1,2,H,W]"),
-                                         ("classifier", "prob1")])
+                                         ("classifier", "not a person mask")])
 def test_a_model_that_is_not_ours_is_refused_before_the_first_frame(tmp_path, kind, words):
     path = _foreign_model(tmp_path / f"{kind}.onnx", kind)
     with pytest.raises(BadInput, match=words.replace("[", r"\[").replace("]", r"\]")) as err:
         OnnxSegmenter(path, provider="cpu")
     assert err.value.fix
+
+
+def test_a_one_channel_model_is_accepted(tmp_path):
+    seg = OnnxSegmenter(_foreign_model(tmp_path / "prob1.onnx", "prob1"), provider="cpu")
+    prob = seg.segment(red_person_frame()[0])
+    assert prob.shape == (16, 32) and 0 <= prob.min() <= prob.max() <= 1
 
 
 # -- nothing lost: settings, backgrounds, recordings -----------------------------------------------

@@ -177,7 +177,7 @@ class OnnxSegmenter:
         except Exception as exc:
             text = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
             raise BadInput(f"{self.path} does not run on a blank frame ({text})", _REEXPORT) from None
-        if self._postprocess(out).size == 0:
+        if min(self._postprocess(out).shape) < 2:
             raise BadInput(f"{self.path}: output of shape {np.shape(out)} is not a person mask", _REEXPORT)
 
     def _check_io(self) -> None:
@@ -283,8 +283,10 @@ class OnnxSegmenter:
             prob = out[0, 0] if out.shape[1] == 1 else out[0, :, :, 0]
         elif out.ndim == 3 and out.shape[0] == 1:
             prob = out[0]
+        elif out.ndim == 2:
+            prob = out
         else:
-            raise BadInput(f"{self.path}: output shape {out.shape} is not [1,1,H,W], [1,H,W,1] or [1,H,W] "
+            raise BadInput(f"{self.path}: output shape {out.shape} is not [1,1,H,W], [1,H,W,1], [1,H,W] or [H,W] "
                            "as vbg.output=prob1 says", "fix vbg.output in the model's metadata")
         return np.ascontiguousarray(prob, dtype=np.float32)
 
