@@ -1,0 +1,242 @@
+"""Soak test: hours of meeting compressed into minutes. Prints and checks memory, stalls, threads and fps.
+
+    python -m vbg_app.soak --frames 20000 --size 1280x720 --change-every 300
+    python -m vbg_app.soak --video talk.mp4 --json soak.json      # your own clip, looped
+    python -m vbg_app.soak --source demo --frames 3000            # the built-in demo, no clip
+
+The pipeline runs as fast as it can (not paced) on a looped video -- by default a 720p clip of the demo
+portrait generated into a temporary folder, so the decoder is reopened at every loop as in a long call --
+into a NullSink, with the real segmenter, temporal filter and compositor. Every ``--change-every`` frames
+it does what a user clicking around does: stop, change the background (cycling blur, colours, every image
+in assets/backgrounds, none) and the smoothing (flow, ema, none), and run again (a new capture thread
+each time, like the GUI's worker).
+
+Reported, and checked (exit code 1 when a check fails):
+
+* resident memory after warm-up (one full cycle of backgrounds) vs at the end: must grow < 5 %;
+* the longest stall: the largest gap between two consecutive output frames, changes included: < 500 ms;
+* threads (Python and OS) before the first frame vs after the last: no leak;
+* fps over the whole run.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+SMOOTHINGS = ("flow", "ema", "none")
+MAX_GROWTH_PCT = 5.0
+MAX_STALL_MS = 500.0
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MiB (Linux /proc; elsewhere the peak from getrusage)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def os_threads() -> int:
+    """Threads of this process as the OS sees them (native ones too, e.g. onnxruntime's), or -1."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+def backgrounds() -> list[str]:
+    from vbg_app import resources
+
+    images = sorted(str(p) for p in resources.asset_path("backgrounds").glob("*.jpg"))
+    cycle = ["blur", "color:#00B140"]
+    for i, path in enumerate(images):
+        cycle.append(f"image:{path}")
+        if i == len(images) // 2:
+            cycle += ["none", "blur:40"]
+    return cycle + ["color:#FFFFFF"]
+
+
+def make_clip(folder: Path, size_wh: tuple[int, int], frames: int = 240, fps: float = 30.0) -> Path:
+    """A looping test clip of the demo portrait (Motion-JPEG .avi: fast to write and to decode)."""
+    import cv2
+
+    from vbg_app.sources import DemoSource
+
+    path = folder / f"soak_{size_wh[0]}x{size_wh[1]}.avi"
+    demo = DemoSource(*size_wh, fps=fps, realtime=False)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size_wh)
+    try:
+        for _ in range(frames):
+            writer.write(demo.read())
+    finally:
+        writer.release()
+        demo.close()
+    return path
+
+
+class GapMeter:
+    """Called after every output frame: the largest gap between two of them, and where it happened."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.max_gap = 0.0
+        self.max_gap_frame = 0
+        self.over_100ms = 0
+        self.frames = 0
+
+    def __call__(self, pipe) -> None:
+        now = time.perf_counter()
+        self.frames += 1
+        if self.last is not None:
+            gap = now - self.last
+            if gap > self.max_gap:
+                self.max_gap, self.max_gap_frame = gap, self.frames
+            if gap > 0.1:
+                self.over_100ms += 1
+        self.last = now
+
+
+def soak(frames: int, size_wh: tuple[int, int], change_every: int, video: str | None = None,
+         source: str = "video", engine: str = "connectnet", model: str | None = None, provider: str = "auto",
+         threads: int = 0, warmup_frames: int | None = None, log=print) -> dict:
+    from vbg_app.compose import Compositor
+    from vbg_app.engines import create_segmenter
+    from vbg_app.pipeline import Pipeline
+    from vbg_app.sinks import NullSink
+    from vbg_app.sources import DemoSource, VideoSource
+    from vbg_app.temporal import create_filter
+
+    cycle = backgrounds()
+    if warmup_frames is None:  # one full cycle of backgrounds (every image decoded once), at most half the run
+        warmup_frames = min(frames // 2, max(2000, len(cycle) * change_every))
+    with tempfile.TemporaryDirectory(prefix="vbg-soak-") as tmp:
+        if source == "demo":
+            src = DemoSource(*size_wh, realtime=False)
+            what = f"demo {size_wh[0]}x{size_wh[1]}"
+        else:
+            path = Path(video) if video else make_clip(Path(tmp), size_wh)
+            src = VideoSource(path, loop=True, realtime=False)
+            what = f"{'video' if video else 'generated clip'} {path.name} ({src.size_wh[0]}x{src.size_wh[1]}, looped)"
+        seg = create_segmenter(engine, model, provider, threads)
+        pipe = Pipeline(src, seg, create_filter(SMOOTHINGS[0]), Compositor(cycle[0]), NullSink())
+        log(f"soak: {frames} frames of {what} → {seg.name} on {seg.provider} → NullSink; background and "
+            f"smoothing change every {change_every} frames; warm-up {warmup_frames} frames")
+        meter = GapMeter()
+        gc.collect()
+        threads_start, os_threads_start = threading.active_count(), os_threads()
+        rss_start = rss_mb()
+        rss_warm = None
+        samples = []
+        changes = 0
+        t0 = time.perf_counter()
+        try:
+            while pipe.stats.frames < frames:
+                pipe.run(frames=min(change_every, frames - pipe.stats.frames), on_frame=meter)
+                done = pipe.stats.frames
+                if pipe.ended:
+                    raise RuntimeError("the source ended; a soak needs a looping source")
+                if rss_warm is None and done >= warmup_frames:
+                    gc.collect()
+                    rss_warm = rss_mb()
+                if done % 1000 < change_every or done >= frames:
+                    samples.append((done, round(rss_mb(), 1)))
+                    log(f"[{done:6d}/{frames}] {done / (time.perf_counter() - t0):5.1f} fps | rss {samples[-1][1]:7.1f} MiB"
+                        f" | longest stall {meter.max_gap * 1e3:5.1f} ms | errors {pipe.stats.errors}")
+                if done < frames:  # what a user does in the GUI: pick another background, other smoothing
+                    changes += 1
+                    pipe.set_background(cycle[changes % len(cycle)])
+                    pipe.set_filter(SMOOTHINGS[changes % len(SMOOTHINGS)])
+            wall = time.perf_counter() - t0
+            gc.collect()
+            rss_end = rss_mb()
+            threads_end, os_threads_end = threading.active_count(), os_threads()
+            stats = pipe.stats.as_dict()
+        finally:
+            pipe.close()
+        threads_closed = threading.active_count()
+    if rss_warm is None:
+        rss_warm = rss_start
+    growth = 100.0 * (rss_end - rss_warm) / rss_warm
+    result = {
+        "frames": pipe.stats.frames, "size": f"{size_wh[0]}x{size_wh[1]}", "source": what,
+        "engine": seg.name, "provider": seg.provider, "change_every": change_every, "changes": changes,
+        "wall_s": round(wall, 1), "fps": round(pipe.stats.frames / wall, 1),
+        "rss_start_mib": round(rss_start, 1), "rss_warm_mib": round(rss_warm, 1), "rss_end_mib": round(rss_end, 1),
+        "rss_peak_sampled_mib": max(s[1] for s in samples) if samples else round(rss_end, 1),
+        "rss_growth_pct": round(growth, 2), "warmup_frames": warmup_frames,
+        "max_stall_ms": round(meter.max_gap * 1e3, 1), "max_stall_at_frame": meter.max_gap_frame,
+        "stalls_over_100ms": meter.over_100ms,
+        "threads_start": threads_start, "threads_end": threads_end, "threads_after_close": threads_closed,
+        "os_threads_start": os_threads_start, "os_threads_end": os_threads_end,
+        "errors": stats["errors"], "last_error": stats["last_error"], "rss_samples": samples,
+    }
+    result["checks"] = {
+        f"rss growth < {MAX_GROWTH_PCT:g} %": growth < MAX_GROWTH_PCT,
+        f"longest stall < {MAX_STALL_MS:g} ms": meter.max_gap * 1e3 < MAX_STALL_MS,
+        "no thread leak": threads_end <= threads_start and os_threads_end <= os_threads_start,
+        "no frame errors": stats["errors"] == 0,
+    }
+    result["ok"] = all(result["checks"].values())
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    from vbg_app.config import parse_size
+    from vbg_app.errors import VbgError
+
+    p = argparse.ArgumentParser(prog="python -m vbg_app.soak", description=__doc__.split("\n\n")[0])
+    p.add_argument("--frames", type=int, default=20000, help="output frames in total (default 20000)")
+    p.add_argument("--size", default="1280x720", help="size of the generated clip / the demo (default 1280x720)")
+    p.add_argument("--change-every", type=int, default=300, help="frames between background changes (default 300)")
+    p.add_argument("--video", help="loop this video instead of a generated clip")
+    p.add_argument("--source", choices=("video", "demo"), default="video",
+                   help="video: a looped clip (default); demo: the built-in demo, unpaced")
+    p.add_argument("--engine", default="connectnet", choices=("connectnet", "mediapipe"))
+    p.add_argument("--model", help="ONNX model (default: the shipped one)")
+    p.add_argument("--provider", default="auto")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--warmup-frames", type=int, help="frames before the reference memory reading "
+                   "(default: one full cycle of backgrounds, at most half the run)")
+    p.add_argument("--json", help="also write the result to this file")
+    args = p.parse_args(argv)
+    if args.frames < 2 * args.change_every or args.change_every < 1:
+        p.error("--frames must be at least twice --change-every")
+    try:
+        result = soak(args.frames, parse_size(args.size), args.change_every, video=args.video, source=args.source,
+                      engine=args.engine, model=args.model, provider=args.provider, threads=args.threads,
+                      warmup_frames=args.warmup_frames, log=lambda s: print(s, file=sys.stderr, flush=True))
+    except VbgError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    r = result
+    print(f"frames {r['frames']} in {r['wall_s']} s = {r['fps']} fps ({r['changes']} changes)\n"
+          f"rss: start {r['rss_start_mib']} MiB, after warm-up {r['rss_warm_mib']} MiB, end {r['rss_end_mib']} MiB "
+          f"→ growth {r['rss_growth_pct']:+.2f} %\n"
+          f"longest stall {r['max_stall_ms']} ms (frame {r['max_stall_at_frame']}), "
+          f"{r['stalls_over_100ms']} gaps over 100 ms\n"
+          f"threads: python {r['threads_start']} → {r['threads_end']} ({r['threads_after_close']} after close), "
+          f"os {r['os_threads_start']} → {r['os_threads_end']}\n"
+          f"errors {r['errors']}")
+    for name, ok in r["checks"].items():
+        print(f"  {'PASS' if ok else 'FAIL'}  {name}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0 if r["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
