@@ -58,6 +58,13 @@ def os_threads() -> int:
     return -1
 
 
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
 def backgrounds() -> list[str]:
     from vbg_app import resources
 
@@ -89,25 +96,32 @@ def make_clip(folder: Path, size_wh: tuple[int, int], frames: int = 240, fps: fl
 
 
 class GapMeter:
-    """Called after every output frame: the largest gap between two of them, and where it happened."""
+    """Called after every output frame: the gaps between consecutive output frames, the largest one, where
+    it happened, and how much CPU this process got during it (a stall with little CPU means the process was
+    not scheduled: other programs had the cores, not vbg being slow)."""
 
     def __init__(self) -> None:
         self.last: float | None = None
+        self.last_cpu = 0.0
+        self.gaps: list[float] = []
         self.max_gap = 0.0
         self.max_gap_frame = 0
-        self.over_100ms = 0
+        self.max_gap_cpu = 0.0
         self.frames = 0
 
     def __call__(self, pipe) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         self.frames += 1
         if self.last is not None:
             gap = now - self.last
+            self.gaps.append(gap)
             if gap > self.max_gap:
-                self.max_gap, self.max_gap_frame = gap, self.frames
-            if gap > 0.1:
-                self.over_100ms += 1
-        self.last = now
+                self.max_gap, self.max_gap_frame, self.max_gap_cpu = gap, self.frames, cpu - self.last_cpu
+        self.last, self.last_cpu = now, cpu
+
+    def percentile_ms(self, q: float) -> float:
+        import numpy as np
+        return float(np.percentile(self.gaps, q) * 1e3) if self.gaps else 0.0
 
 
 def soak(frames: int, size_wh: tuple[int, int], change_every: int, video: str | None = None,
@@ -136,6 +150,7 @@ def soak(frames: int, size_wh: tuple[int, int], change_every: int, video: str | 
         log(f"soak: {frames} frames of {what} → {seg.name} on {seg.provider} → NullSink; background and "
             f"smoothing change every {change_every} frames; warm-up {warmup_frames} frames")
         meter = GapMeter()
+        load_start = _loadavg()
         gc.collect()
         threads_start, os_threads_start = threading.active_count(), os_threads()
         rss_start = rss_mb()
@@ -179,7 +194,12 @@ def soak(frames: int, size_wh: tuple[int, int], change_every: int, video: str | 
         "rss_peak_sampled_mib": max(s[1] for s in samples) if samples else round(rss_end, 1),
         "rss_growth_pct": round(growth, 2), "warmup_frames": warmup_frames,
         "max_stall_ms": round(meter.max_gap * 1e3, 1), "max_stall_at_frame": meter.max_gap_frame,
-        "stalls_over_100ms": meter.over_100ms,
+        "max_stall_at_change": meter.max_gap_frame % change_every == 1,
+        "max_stall_cpu_ms": round(meter.max_gap_cpu * 1e3, 1),
+        "gap_p50_ms": round(meter.percentile_ms(50), 1), "gap_p99_ms": round(meter.percentile_ms(99), 1),
+        "gap_p999_ms": round(meter.percentile_ms(99.9), 1),
+        "stalls_over_100ms": sum(g > 0.1 for g in meter.gaps),
+        "cores": os.cpu_count(), "loadavg_start": load_start, "loadavg_end": _loadavg(),
         "threads_start": threads_start, "threads_end": threads_end, "threads_after_close": threads_closed,
         "os_threads_start": os_threads_start, "os_threads_end": os_threads_end,
         "errors": stats["errors"], "last_error": stats["last_error"], "rss_samples": samples,
@@ -226,8 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"frames {r['frames']} in {r['wall_s']} s = {r['fps']} fps ({r['changes']} changes)\n"
           f"rss: start {r['rss_start_mib']} MiB, after warm-up {r['rss_warm_mib']} MiB, end {r['rss_end_mib']} MiB "
           f"→ growth {r['rss_growth_pct']:+.2f} %\n"
-          f"longest stall {r['max_stall_ms']} ms (frame {r['max_stall_at_frame']}), "
-          f"{r['stalls_over_100ms']} gaps over 100 ms\n"
+          f"longest stall {r['max_stall_ms']} ms (frame {r['max_stall_at_frame']}, "
+          f"{'right after a change' if r['max_stall_at_change'] else 'mid-run'}; this process used "
+          f"{r['max_stall_cpu_ms']} ms of CPU meanwhile); gaps p50 {r['gap_p50_ms']} / p99 {r['gap_p99_ms']} / "
+          f"p99.9 {r['gap_p999_ms']} ms, {r['stalls_over_100ms']} over 100 ms\n"
+          f"machine: {r['cores']} cores, load average {r['loadavg_start']} at start, {r['loadavg_end']} at end\n"
           f"threads: python {r['threads_start']} → {r['threads_end']} ({r['threads_after_close']} after close), "
           f"os {r['os_threads_start']} → {r['os_threads_end']}\n"
           f"errors {r['errors']}")
