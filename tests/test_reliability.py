@@ -904,8 +904,10 @@ def test_sigterm_stops_vbg_run_cleanly_and_the_mp4_is_playable(tmp_path):
                              "--sink", f"file:{out}", "--model", str(model), "--quiet"],
                             cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
-        line = proc.stderr.readline()
-        assert line.startswith("vbg: demo"), line
+        lines = [proc.stderr.readline()]
+        while not lines[-1].startswith("vbg: demo") and lines[-1] and len(lines) < 50:
+            lines.append(proc.stderr.readline())  # (a warning may come first)
+        assert lines[-1].startswith("vbg: demo"), lines
         time.sleep(1.5)  # ~45 frames at the demo's 30 fps
         proc.send_signal(signal.SIGTERM)
         rest = proc.communicate(timeout=20)[1]
