@@ -12,6 +12,6 @@ fi
 # machines that keep that CPU wheel locally (pyproject keeps an open range for users).
 .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0" || \
   .venv/bin/python -m pip install -q --disable-pip-version-check torch
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[cpu,mediapipe,gui,train,test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[cpu,mediapipe,gui,train,test,packaging]"
 export QT_QPA_PLATFORM=offscreen
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
