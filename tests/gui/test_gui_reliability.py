@@ -106,5 +106,6 @@ def test_a_gpu_dropped_for_the_cpu_mid_call_is_shown(qtbot, make_window, fake_en
     assert "on CPU" in win.controls.engine_state.text()
     seg.fallback_reason = "cuda failed while running (CUDA failure 999)"  # what OnnxSegmenter reports
     qtbot.waitUntil(lambda: "cuda failed while running" in win.controls.engine_state.text(), timeout=WAIT)
-    assert any("cuda failed while running" in text and "CPU" in text for level, text in win.messages)
+    qtbot.waitUntil(lambda: any("cuda failed while running" in text and "CPU" in text  # (the next signal)
+                                for level, text in win.messages), timeout=WAIT)
     qtbot.waitUntil(lambda: "provider note: cuda failed" in win.readout.toolTip(), timeout=WAIT)
