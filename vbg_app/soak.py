@@ -126,7 +126,7 @@ class GapMeter:
 
 def soak(frames: int, size_wh: tuple[int, int], change_every: int, video: str | None = None,
          source: str = "video", engine: str = "connectnet", model: str | None = None, provider: str = "auto",
-         threads: int = 0, warmup_frames: int | None = None, log=print) -> dict:
+         threads: int | None = None, warmup_frames: int | None = None, log=print) -> dict:
     from vbg_app.compose import Compositor
     from vbg_app.engines import create_segmenter
     from vbg_app.pipeline import Pipeline
@@ -147,7 +147,8 @@ def soak(frames: int, size_wh: tuple[int, int], change_every: int, video: str | 
             what = f"{'video' if video else 'generated clip'} {path.name} ({src.size_wh[0]}x{src.size_wh[1]}, looped)"
         seg = create_segmenter(engine, model, provider, threads)
         pipe = Pipeline(src, seg, create_filter(SMOOTHINGS[0]), Compositor(cycle[0]), NullSink())
-        log(f"soak: {frames} frames of {what} → {seg.name} on {seg.provider} → NullSink; background and "
+        log(f"soak: {frames} frames of {what} → {seg.name} on {seg.provider} "
+            f"({getattr(seg, 'threads', '?') or 'all'} inference threads) → NullSink; background and "
             f"smoothing change every {change_every} frames; warm-up {warmup_frames} frames")
         meter = GapMeter()
         load_start = _loadavg()
@@ -188,7 +189,8 @@ def soak(frames: int, size_wh: tuple[int, int], change_every: int, video: str | 
     growth = 100.0 * (rss_end - rss_warm) / rss_warm
     result = {
         "frames": pipe.stats.frames, "size": f"{size_wh[0]}x{size_wh[1]}", "source": what,
-        "engine": seg.name, "provider": seg.provider, "change_every": change_every, "changes": changes,
+        "engine": seg.name, "provider": seg.provider, "threads": getattr(seg, "threads", None),
+        "change_every": change_every, "changes": changes,
         "wall_s": round(wall, 1), "fps": round(pipe.stats.frames / wall, 1),
         "rss_start_mib": round(rss_start, 1), "rss_warm_mib": round(rss_warm, 1), "rss_end_mib": round(rss_end, 1),
         "rss_peak_sampled_mib": max(s[1] for s in samples) if samples else round(rss_end, 1),
@@ -228,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engine", default="connectnet", choices=("connectnet", "mediapipe"))
     p.add_argument("--model", help="ONNX model (default: the shipped one)")
     p.add_argument("--provider", default="auto")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--threads", type=int, help="inference threads (default: the app's, half the cores; 0 = all)")
     p.add_argument("--warmup-frames", type=int, help="frames before the reference memory reading "
                    "(default: one full cycle of backgrounds, at most half the run)")
     p.add_argument("--json", help="also write the result to this file")
