@@ -131,10 +131,11 @@ def test_factory_rejects_unknown_engine():
 
 def test_mediapipe_engine_segments_a_portrait():
     pytest.importorskip("mediapipe")
-    skimage_data = pytest.importorskip("skimage.data")
+    from vbg_app import resources
+
     seg = create_segmenter("mediapipe")
     try:
-        frame = cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR)
+        frame = cv2.imread(str(resources.asset_path("demo", "astronaut.png")))  # the shipped demo portrait
         prob = seg.segment(frame)
         assert prob.shape == (256, 256) and prob.dtype == np.float32
         # the astronaut fills the centre-bottom; the top corners are background (flag, sky)
