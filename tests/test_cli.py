@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tests.tinymodel import make_model
+from tests.util import read_frames
 from vbg_app import cli
 
 
@@ -37,13 +38,7 @@ def test_run_blurs_the_background_and_keeps_the_person_sharp(tmp_path, capsys, s
     assert rc == 0
     err = capsys.readouterr().err
     assert "12 frames" in err and "cpu" in err
-    cap = cv2.VideoCapture(str(out))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
+    frames = read_frames(out)
     assert len(frames) == 12 and frames[-1].shape == frame.shape
     result = frames[-1]
     inner = cv2.erode(mask.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)

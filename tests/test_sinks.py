@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.fakecam import FakeVirtualCamera, installed, no_backends
+from tests.util import read_frames
 from vbg_app.errors import BadInput, DeviceUnavailable
 from vbg_app.sinks import (FileSink, NullSink, Sink, VirtualCameraSink, open_sink, virtual_camera_fix,
                            virtual_camera_status)
@@ -27,18 +28,6 @@ def _halves(w, h):
     f[:, : w // 2] = (0, 0, 255)
     f[:, w // 2:] = (255, 0, 0)
     return f
-
-
-def _read_all(path):
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
-    cap.release()
-    return frames
 
 
 # -- virtual camera -----------------------------------------------------------------------------------
@@ -147,7 +136,7 @@ def test_file_sink_writes_a_readable_video(tmp_path, name):
         assert isinstance(sink, FileSink) and str(path) in sink.description
         for i in range(12):
             sink.send(np.full((48, 64, 3), 20 * i, np.uint8))
-    frames = _read_all(path)
+    frames = read_frames(path)
     assert len(frames) == 12
     assert frames[0].shape == (48, 64, 3)
     means = [f.mean() for f in frames]
@@ -162,7 +151,7 @@ def test_file_sink_resizes_and_rounds_odd_sizes(tmp_path):
     sink.send(_halves(200, 100))
     sink.send(_halves(64, 46))
     sink.close()
-    frames = _read_all(path)
+    frames = read_frames(path)
     assert len(frames) == 2 and frames[0].shape == (46, 64, 3)
     assert frames[0][:, :24, 2].mean() > 200 and frames[0][:, 40:, 0].mean() > 200
 
@@ -176,7 +165,7 @@ def test_file_closed_early_is_playable_and_close_is_idempotent(tmp_path):
     sink.close()
     with pytest.raises(RuntimeError):
         sink.send(_pattern())
-    assert len(_read_all(path)) == 5
+    assert len(read_frames(path)) == 5
 
 
 def test_interrupted_recording_is_still_playable(tmp_path):
@@ -196,7 +185,7 @@ def test_interrupted_recording_is_still_playable(tmp_path):
     """)
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert "KeyboardInterrupt" in proc.stderr
-    assert len(_read_all(path)) == 7
+    assert len(read_frames(path)) == 7
 
 
 def test_file_sink_bad_paths(tmp_path):

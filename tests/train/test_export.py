@@ -16,26 +16,9 @@ from vbg_app.engines.meta import ModelMeta, parse_meta  # noqa: E402
 from vbg_app.train.export import (DeployConnectNet, default_meta, export_onnx, main,  # noqa: E402
                                   resize_bilinear_matmul)
 from vbg_app.train.model import ConnectNet  # noqa: E402
+from tests.train.common import REPO, SHARED, RELEASED, TOL, lively_model  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
-RELEASED = SHARED / "models" / "reference" / "pphumanseg_v1_lite_398x224.onnx"
 SHIPPED = REPO / "models" / "connectnet.onnx"
-TOL = 1e-4
-
-
-def lively_model(seed=0) -> ConnectNet:
-    torch.manual_seed(seed)
-    m = ConnectNet()
-    for mod in m.modules():
-        if isinstance(mod, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(mod.weight)
-        elif isinstance(mod, torch.nn.BatchNorm2d):
-            mod.running_mean.uniform_(-0.5, 0.5)
-            mod.running_var.uniform_(0.5, 2.0)
-            mod.weight.data.uniform_(0.5, 1.5)
-            mod.bias.data.uniform_(-0.2, 0.2)
-    return m.eval()
 
 
 def run_onnx(path, x: np.ndarray) -> np.ndarray:

@@ -12,26 +12,8 @@ onnx = pytest.importorskip("onnx")
 
 from vbg_app.errors import BadInput  # noqa: E402
 from vbg_app.train.model import ConnectNet  # noqa: E402
+from tests.train.common import SHARED, RELEASED, TOL, lively_model  # noqa: E402
 from vbg_app.train.weights import import_onnx_weights, load_released_onnx, recalibrate_bn  # noqa: E402
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-RELEASED = SHARED / "models" / "reference" / "pphumanseg_v1_lite_398x224.onnx"
-TOL = 1e-4
-
-
-def lively_model(seed=0) -> ConnectNet:
-    """A ConnectNet with random conv weights and random BN statistics (so BN handling matters)."""
-    torch.manual_seed(seed)
-    m = ConnectNet()
-    for mod in m.modules():
-        if isinstance(mod, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(mod.weight)
-        elif isinstance(mod, torch.nn.BatchNorm2d):
-            mod.running_mean.uniform_(-0.5, 0.5)
-            mod.running_var.uniform_(0.5, 2.0)
-            mod.weight.data.uniform_(0.5, 1.5)
-            mod.bias.data.uniform_(-0.2, 0.2)
-    return m.eval()
 
 
 def real_images(n_per_set=2):
