@@ -25,6 +25,7 @@ import numpy as np
 
 from vbg_app.errors import BadInput, DeviceUnavailable
 from vbg_app.sources import to_bgr8
+from vbg_app.stage import ClosingStage
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +42,8 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-class _SinkBase:
-    description: str = ""
+class _SinkBase(ClosingStage):
     frames_sent: int = 0
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.description}>"

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from vbg_app.errors import BadInput, DeviceUnavailable, VbgError
+from vbg_app.stage import ClosingStage
 
 log = logging.getLogger(__name__)
 
@@ -137,20 +138,10 @@ class _Pacer:
         return self.index
 
 
-class _SourceBase:
+class _SourceBase(ClosingStage):
     fps: float = 30.0
     size_wh: tuple[int, int] = (0, 0)
     live: bool = False
-    description: str = ""
-
-    def close(self) -> None:  # idempotent in every subclass
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.description} {self.size_wh[0]}x{self.size_wh[1]}@{self.fps:g}>"
