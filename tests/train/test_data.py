@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from vbg_app.engines.fit import PAD_VALUE, letterbox_box
 from vbg_app.errors import BadInput
 from vbg_app.train.data import (GENERATORS, BackgroundBank, Photometric, Synthesizer, draw_occluder, folder_source,
                                 list_source, open_source, read_label)
@@ -143,6 +144,28 @@ def test_webcam_framing_of_a_full_body_photo():
         assert out[inner][:, 2].mean() > 180 and out[inner][:, 1].mean() < 80
 
 
+def test_letterbox_samples_are_the_whole_photo_on_the_engines_bars():
+    img, lab = full_body()  # 300x400 portrait
+    syn = Synthesizer(out_wh=(256, 144), p_letterbox=1.0, letterbox_fill=(1.0, 1.0), p_composite=0.0,
+                      max_rotation=0.0, p_flip=0.0, p_occluder=0.0, photometric=Photometric(**NO_PHOTO))
+    out, olab = syn(img, lab, np.random.default_rng(0))
+    x0, y0, w, h = letterbox_box((300, 400), (256, 144))
+    assert out.shape == (144, 256, 3) and olab.shape == (144, 256)
+    # bars: the engine's grey, label background; the photo in between, whole and undistorted
+    assert (out[:, :x0] == PAD_VALUE).all() and (out[:, x0 + w:] == PAD_VALUE).all()
+    assert (olab[:, :x0] == 0).all() and (olab[:, x0 + w:] == 0).all()
+    expect = cv2.resize(lab, (w, h), interpolation=cv2.INTER_NEAREST)
+    got = olab[y0:y0 + h, x0:x0 + w] == 1
+    assert (got & (expect == 1)).sum() / (got | (expect == 1)).sum() > 0.9
+    near_green = (abs(out[y0:y0 + h, x0:x0 + w][~got].astype(int) - np.array([40, 200, 40])).max(1) < 40)
+    assert near_green.mean() > 0.97  # the photo's own green background (edge pixels are blended)
+    # with fill < 1 the photo is smaller than its fitted box and still centred on the bars
+    syn.letterbox_fill = (0.8, 0.8)
+    out, olab = syn(img, lab, np.random.default_rng(1))
+    cols = np.flatnonzero((out != PAD_VALUE).any(axis=(0, 2)))
+    assert abs((cols[0] + cols[-1]) / 2 - 128) <= 2 and cols[-1] - cols[0] + 1 <= round(0.8 * w) + 2
+
+
 def test_compositing_replaces_the_background_and_keeps_the_person():
     img, lab = full_body()
     syn = Synthesizer(out_wh=(160, 96), p_composite=1.0, p_occluder=0.0, photometric=Photometric(**NO_PHOTO))
@@ -237,8 +260,9 @@ def test_val_dataset_resizes_to_the_training_size(tmp_path):
         v = ValDataset(str(root), (64, 36), resize)
         img, lab, _ = v.sample(0)
         assert img.shape == (36, 64, 3) and lab.shape == (36, 64)
-        if resize == "pad":  # letterbox: the padding is ignored, not background
+        if resize == "pad":  # the engine's letterbox: grey bars, ignored by the metrics
             assert (lab[:, 0] == 255).all() and (lab[:, 32] != 255).all()
+            assert (img[:, 0] == PAD_VALUE).all()
     with pytest.raises(BadInput, match="no masks"):
         ValDataset(str(write_folder(tmp_path / "nv", 1, masks=False)), (64, 36))
 

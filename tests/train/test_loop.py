@@ -181,3 +181,57 @@ def test_ddp_two_cpu_processes_with_gloo(tmp_path):
     rows = read_log(tmp_path / "log.csv")  # only rank 0 writes
     assert [int(r["iter"]) for r in rows] == [3, 6]
     assert (tmp_path / "last.pt").is_file() and (tmp_path / "best.pt").is_file()
+
+
+# -- export of a run ---------------------------------------------------------------------------------------------------
+def _two_checkpoints(out: Path):
+    from vbg_app.train.loop import save_checkpoint
+    from vbg_app.train.model import ConnectNet
+
+    models = {}
+    for name, it, seed in (("best.pt", 5, 1), ("last.pt", 9, 2)):
+        torch.manual_seed(seed)
+        m = ConnectNet()
+        save_checkpoint(out / name, model=m.state_dict(), iteration=it, config={"name": "t"},
+                        metrics={"val_iou": it / 10})
+        models[it] = m.eval()
+    return models
+
+
+@pytest.mark.parametrize("which, fit", [("best", "stretch"), ("last", "letterbox")])
+def test_export_takes_the_configured_checkpoint_and_fit(tmp_path, which, fit):
+    import onnx
+
+    from vbg_app.engines.meta import parse_meta
+    from vbg_app.train.loop import export_best
+
+    models = _two_checkpoints(tmp_path / "run")
+    cfg = load_config(SMOKE, [f"export.checkpoint={which}", f"export.fit={fit}", "input_size=[64, 32]"])
+    path = export_best(cfg, tmp_path / "run", str(tmp_path / "m.onnx"), say=lambda s: None)
+    meta = parse_meta({p.key: p.value for p in onnx.load(str(path)).metadata_props})
+    it = 5 if which == "best" else 9
+    assert meta.fit == fit and meta.version.endswith(f"-it{it}") and f"IoU {it / 10:.4f}" in meta.source
+    ort = pytest.importorskip("onnxruntime")
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 32, 64)).astype(np.float32)
+    want = torch.softmax(models[it](torch.from_numpy(x)), 1).detach().numpy()
+    assert np.abs(sess.run(None, {sess.get_inputs()[0].name: x})[0] - want).max() < 1e-4
+    with pytest.raises(BadInput, match="export.checkpoint"):
+        load_config(SMOKE, ["export.checkpoint=newest"])
+
+
+def test_export_cli_from_a_checkpoint(tmp_path, capsys):
+    import onnx
+
+    from vbg_app.engines.meta import parse_meta
+    from vbg_app.train.export import main
+
+    _two_checkpoints(tmp_path)
+    out = tmp_path / "c.onnx"
+    assert main(["--checkpoint", str(tmp_path / "last.pt"), "--out", str(out), "--size", "64x32",
+                 "--version", "1", "--fit", "letterbox"]) == 0
+    meta = parse_meta({p.key: p.value for p in onnx.load(str(out)).metadata_props})
+    assert (meta.version, meta.fit, meta.input_size_wh) == ("1", "letterbox", (64, 32)) and "iteration 9" in meta.source
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    assert main(["--checkpoint", str(tmp_path / "junk.pt"), "--out", str(tmp_path / "j.onnx")]) == 2
+    assert "not a ConnectNet checkpoint" in capsys.readouterr().err and not (tmp_path / "j.onnx").exists()

@@ -7,6 +7,8 @@ A model the app can run carries these keys in its ONNX ``metadata_props``::
     vbg.color          "RGB" or "BGR"
     vbg.mean, vbg.std  JSON, 3 floats on the 0..1 scale: x = (pixel/255 - mean) / std
     vbg.output         "softmax2" ([1,2,H,W], channel 1 = person) or "prob1" ([1,1,H,W] / [1,H,W,1])
+    vbg.fit            optional: "stretch" (default) or "letterbox", how frames of another aspect are fitted
+                       into the input (vbg_app/engines/fit.py)
     vbg.name, vbg.version, vbg.source   free text (provenance)
 
 This module has no heavy imports: it parses a ``{key: str}`` mapping (from
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from vbg_app.errors import BadInput
+from vbg_app.engines.fit import FITS
 
 REQUIRED_KEYS = (
     "vbg.input_size_wh",
@@ -31,6 +34,7 @@ REQUIRED_KEYS = (
     "vbg.output",
 )
 PROVENANCE_KEYS = ("vbg.name", "vbg.version", "vbg.source")
+OPTIONAL_KEYS = ("vbg.fit",)
 LAYOUTS = ("NCHW", "NHWC")
 COLORS = ("RGB", "BGR")
 OUTPUTS = ("softmax2", "prob1")
@@ -44,6 +48,7 @@ class ModelMeta:
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     output: str = "softmax2"
+    fit: str = "stretch"
     name: str = ""
     version: str = ""
     source: str = ""
@@ -58,6 +63,7 @@ class ModelMeta:
             "vbg.mean": json.dumps(list(self.mean)),
             "vbg.std": json.dumps(list(self.std)),
             "vbg.output": self.output,
+            "vbg.fit": self.fit,
             "vbg.name": self.name,
             "vbg.version": self.version,
             "vbg.source": self.source,
@@ -94,6 +100,9 @@ def parse_meta(props: Mapping[str, str], where: str = "model") -> ModelMeta:
     for key, allowed in (("vbg.layout", LAYOUTS), ("vbg.color", COLORS), ("vbg.output", OUTPUTS)):
         if props[key] not in allowed:
             raise BadInput(f"{where}: {key} is {props[key]!r}", f"use one of {', '.join(allowed)}")
+    fit = props.get("vbg.fit", "stretch")
+    if fit not in FITS:
+        raise BadInput(f"{where}: vbg.fit is {fit!r}", f"use one of {', '.join(FITS)}")
     mean = _json_floats(props, "vbg.mean", 3, where)
     std = _json_floats(props, "vbg.std", 3, where)
     if any(s <= 0 for s in std):
@@ -105,8 +114,9 @@ def parse_meta(props: Mapping[str, str], where: str = "model") -> ModelMeta:
         mean=mean,
         std=std,
         output=props["vbg.output"],
+        fit=fit,
         name=props.get("vbg.name", ""),
         version=props.get("vbg.version", ""),
         source=props.get("vbg.source", ""),
-        extra={k: v for k, v in props.items() if k not in REQUIRED_KEYS + PROVENANCE_KEYS},
+        extra={k: v for k, v in props.items() if k not in REQUIRED_KEYS + PROVENANCE_KEYS + OPTIONAL_KEYS},
     )

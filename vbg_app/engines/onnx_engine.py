@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vbg_app.engines.fit import PAD_VALUE, letterbox_box
 from vbg_app.engines.meta import ModelMeta, parse_meta
 from vbg_app.errors import BadInput, DeviceUnavailable, VbgError
 
@@ -212,6 +213,7 @@ class OnnxSegmenter:
         shape = (1, 3, h, w) if self.meta.layout == "NCHW" else (1, h, w, 3)
         self._blob = np.empty(shape, np.float32)
         self._small = np.empty((h, w, 3), np.uint8)
+        self.crop = (0, 0, w, h)  # (x0, y0, w, h) of the last frame inside the model input
 
     # -- inference ---------------------------------------------------------------------------------------
     @property
@@ -219,10 +221,22 @@ class OnnxSegmenter:
         return self.meta.input_size_wh
 
     def preprocess(self, frame_bgr: np.ndarray) -> np.ndarray:
-        """Resize and normalise a BGR uint8 frame into the model's input tensor (a reused buffer)."""
+        """Resize and normalise a BGR uint8 frame into the model's input tensor (a reused buffer).
+
+        ``vbg.fit = letterbox`` models get the frame at its own aspect on grey bars (vbg_app/engines/fit.py);
+        :attr:`crop` then says which part of the output is the frame."""
         w, h = self.meta.input_size_wh
-        cv2.resize(frame_bgr, (w, h), dst=self._small, interpolation=cv2.INTER_AREA
-                   if frame_bgr.shape[1] > 2 * w else cv2.INTER_LINEAR)
+        fh, fw = frame_bgr.shape[:2]
+        x0, y0, cw, ch = (letterbox_box((fw, fh), (w, h)) if self.meta.fit == "letterbox" else (0, 0, w, h))
+        if (x0, y0, cw, ch) == (0, 0, w, h):
+            cv2.resize(frame_bgr, (w, h), dst=self._small, interpolation=cv2.INTER_AREA
+                       if fw > 2 * w else cv2.INTER_LINEAR)
+        else:
+            if self.crop != (x0, y0, cw, ch):
+                self._small[:] = PAD_VALUE  # the bars only change when the frame size does
+            self._small[y0:y0 + ch, x0:x0 + cw] = cv2.resize(
+                frame_bgr, (cw, ch), interpolation=cv2.INTER_AREA if fw > 2 * cw else cv2.INTER_LINEAR)
+        self.crop = (x0, y0, cw, ch)
         src = self._small[:, :, ::-1] if self._swap else self._small
         if self.meta.layout == "NCHW":
             for c in range(3):
@@ -234,7 +248,8 @@ class OnnxSegmenter:
         return self._blob
 
     def segment(self, frame_bgr: np.ndarray) -> np.ndarray:
-        """Person probability (h, w) float32 in 0..1 at the model's resolution for a BGR uint8 frame."""
+        """Person probability (h, w) float32 in 0..1 at the model's resolution for a BGR uint8 frame (for a
+        letterboxed frame, only the frame's region of the output: its aspect is the frame's)."""
         if not isinstance(frame_bgr, np.ndarray) or frame_bgr.dtype != np.uint8 or frame_bgr.ndim != 3 \
                 or frame_bgr.shape[2] != 3 or frame_bgr.shape[0] < 2 or frame_bgr.shape[1] < 2:
             desc = (f"{frame_bgr.dtype} array of shape {frame_bgr.shape}" if isinstance(frame_bgr, np.ndarray)
@@ -242,7 +257,11 @@ class OnnxSegmenter:
             raise BadInput(f"segmenter got a {desc}, expected an HxWx3 uint8 BGR frame",
                            "convert the frame with vbg_app.sources.to_bgr8 first")
         blob = self.preprocess(frame_bgr)
-        return self._postprocess(self._run(blob))
+        prob = self._postprocess(self._run(blob))
+        x0, y0, cw, ch = self.crop
+        if (cw, ch) != tuple(self.meta.input_size_wh):  # letterboxed: only the frame's part, not the bars
+            prob = prob[y0:y0 + ch, x0:x0 + cw]
+        return prob
 
     def _run(self, blob: np.ndarray) -> np.ndarray:
         """One inference. A GPU provider that fails is replaced by the CPU once (``fallbacks`` becomes 1,

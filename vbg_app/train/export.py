@@ -13,7 +13,10 @@ Command line (``vbg export`` calls :func:`main` with the same flags)::
 
     python -m vbg_app.train.export \\
         --from-released ../shared/models/reference/pphumanseg_v1_lite_398x224.onnx \\
-        --out models/connectnet.onnx [--size 398x224] [--version 0]
+        --out models/connectnet.onnx [--size 398x224] [--version 0] [--fit stretch]
+
+    python -m vbg_app.train.export --checkpoint runs/connectnet_v1/last.pt \
+        --out models/connectnet.onnx --size 398x224 --version 1 --fit letterbox
 """
 from __future__ import annotations
 
@@ -45,9 +48,11 @@ RELEASED_SOURCE = (
 )
 
 
-def default_meta(input_size_wh=(398, 224), version: str = "0", source: str = RELEASED_SOURCE) -> ModelMeta:
+def default_meta(input_size_wh=(398, 224), version: str = "0", source: str = RELEASED_SOURCE,
+                 fit: str = "stretch") -> ModelMeta:
     return ModelMeta(input_size_wh=tuple(input_size_wh), layout="NCHW", color="RGB", mean=(0.5, 0.5, 0.5),
-                     std=(0.5, 0.5, 0.5), output="softmax2", name="ConnectNet", version=version, source=source)
+                     std=(0.5, 0.5, 0.5), output="softmax2", fit=fit, name="ConnectNet", version=version,
+                     source=source)
 
 
 @torch.no_grad()
@@ -303,22 +308,47 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--from-released", metavar="PATH", type=Path, required=True,
-                        help="PaddleSeg's released PP-HumanSegV1-Lite ONNX file to take the weights from")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--from-released", metavar="PATH", type=Path,
+                     help="PaddleSeg's released PP-HumanSegV1-Lite ONNX file to take the weights from")
+    src.add_argument("--checkpoint", metavar="PATH", type=Path,
+                     help="a checkpoint written by vbg train (best.pt / last.pt) to take the weights from")
     parser.add_argument("--out", metavar="PATH", type=Path, default=Path("models/connectnet.onnx"),
                         help="output ONNX file (default: models/connectnet.onnx)")
     parser.add_argument("--size", metavar="WxH", type=_parse_size, default=(398, 224),
                         help="input width x height of the exported model (default: 398x224)")
     parser.add_argument("--version", default="0", help="vbg.version metadata (default: 0 = released weights)")
+    parser.add_argument("--fit", choices=("stretch", "letterbox"), default="stretch",
+                        help="vbg.fit metadata: how the app fits frames of another aspect into the input "
+                             "(default: stretch, as PaddleSeg deploys the released model)")
     parser.add_argument("--no-optimize", action="store_true",
                         help="export the plain graph, without the exact speed rewrites of DeployConnectNet")
 
 
 def run(args: argparse.Namespace) -> int:
-    from vbg_app.train.weights import load_released_onnx
+    if args.checkpoint is not None:
+        from vbg_app.train.model import ConnectNet
 
-    model = load_released_onnx(args.from_released)
-    out = export_onnx(model, args.out, input_size_wh=args.size, meta=default_meta(args.size, version=args.version),
+        if not args.checkpoint.is_file():
+            raise BadInput(f"checkpoint {args.checkpoint} does not exist", "pass a .pt file written by vbg train")
+        try:
+            ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+            model = ConnectNet()
+            model.load_state_dict(ckpt.get("model", ckpt) if isinstance(ckpt, dict) else ckpt)
+        except Exception as exc:  # not a torch file, or another architecture's weights
+            raise BadInput(f"{args.checkpoint} is not a ConnectNet checkpoint ({str(exc)[:120]})",
+                           "pass best.pt or last.pt from a vbg train output folder") from None
+        model.eval()
+        cfg = ckpt.get("config", {}) if isinstance(ckpt, dict) else {}
+        source = (f"ConnectNet trained by vbg train (config {cfg.get('name', '?')}, iteration "
+                  f"{ckpt.get('iteration', '?') if isinstance(ckpt, dict) else '?'}), exported from {args.checkpoint.name}")
+    else:
+        from vbg_app.train.weights import load_released_onnx
+
+        model = load_released_onnx(args.from_released)
+        source = RELEASED_SOURCE
+    out = export_onnx(model, args.out, input_size_wh=args.size,
+                      meta=default_meta(args.size, version=args.version, source=source, fit=args.fit),
                       optimize=not args.no_optimize)
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB, {args.size[0]}x{args.size[1]})")
     return 0

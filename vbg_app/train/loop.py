@@ -73,7 +73,9 @@ DEFAULTS: dict = {
     "output": "runs/{name}",
     "amp": True,  # CUDA only
     "threads": 0,  # torch intra-op threads on the CPU (0 = torch's default)
-    "export": {"path": None, "size": None, "version": None},  # size default: input_size
+    # size default: input_size; checkpoint: best (by mean val IoU) | last; fit: the vbg.fit the model was
+    # trained for (stretch | letterbox, see vbg_app/engines/fit.py)
+    "export": {"path": None, "size": None, "version": None, "checkpoint": "best", "fit": "stretch"},
 }
 
 
@@ -150,6 +152,10 @@ def check_config(cfg: dict) -> None:
         raise BadInput("no training data", "list sources under data.train")
     if cfg["optimizer"]["type"].lower() not in ("sgd", "adamw"):
         raise BadInput(f"optimizer {cfg['optimizer']['type']!r} is unknown", "use sgd or adamw")
+    if cfg["export"].get("checkpoint", "best") not in ("best", "last"):
+        raise BadInput(f"export.checkpoint {cfg['export']['checkpoint']!r} is unknown", "use best or last")
+    if cfg["export"].get("fit", "stretch") not in ("stretch", "letterbox"):
+        raise BadInput(f"export.fit {cfg['export']['fit']!r} is unknown", "use stretch or letterbox")
     if cfg["schedule"]["type"] not in ("poly", "constant"):
         raise BadInput(f"schedule {cfg['schedule']['type']!r} is unknown", "use poly or constant")
 
@@ -690,23 +696,26 @@ def _train(cfg, resume, export_path, device, dinfo, progress, say, build_loss, s
 
 
 def export_best(cfg: dict, out_dir: Path, path: str, say=print) -> Path:
-    """Export ``best.pt`` (``last.pt`` when there was no validation) with :mod:`vbg_app.train.export`."""
+    """Export ``best.pt`` (``last.pt`` when there was no validation or ``export.checkpoint`` is ``last``) with
+    :mod:`vbg_app.train.export`."""
     from vbg_app.train.export import default_meta, export_onnx
     from vbg_app.train.model import ConnectNet
 
-    src = out_dir / "best.pt" if (out_dir / "best.pt").is_file() else out_dir / "last.pt"
+    want_best = cfg["export"].get("checkpoint", "best") == "best"
+    src = out_dir / "best.pt" if want_best and (out_dir / "best.pt").is_file() else out_dir / "last.pt"
     ckpt = torch.load(src, map_location="cpu", weights_only=False)
     model = ConnectNet()
     model.load_state_dict(ckpt["model"])
     model.eval()
     size = tuple(cfg["export"].get("size") or cfg["input_size"])
-    best = ckpt.get("best", {})
+    scores = ckpt.get("metrics") or ckpt.get("best", {})  # this checkpoint's own val scores
     version = cfg["export"].get("version") or f"{cfg['name']}-it{ckpt['iteration']}"
     source = (f"ConnectNet (PP-HumanSegV1-Lite architecture) trained by vbg train, config {cfg['name']}, "
               f"iteration {ckpt['iteration']}, init {cfg['model']['init']}, losses "
               f"{', '.join(str(t.get('type', t)) if isinstance(t, dict) else str(t) for t in cfg['loss'])}; "
-              f"val person IoU {best.get('val_iou', float('nan')):.4f} at {tuple(cfg['input_size'])}")
+              f"val person IoU {scores.get('val_iou', float('nan')):.4f} at {tuple(cfg['input_size'])}")
     out = export_onnx(model, path, input_size_wh=size,
-                      meta=default_meta(size, version=version, source=source))
+                      meta=default_meta(size, version=version, source=source,
+                                        fit=cfg["export"].get("fit", "stretch")))
     say(f"exported {src.name} (iteration {ckpt['iteration']}) to {out} at {size[0]}x{size[1]}")
     return out

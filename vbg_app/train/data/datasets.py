@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 from vbg_app.errors import BadInput
+from vbg_app.engines.fit import PAD_VALUE, letterbox_box
 from vbg_app.train.data.augment import IGNORE, to_input
 from vbg_app.train.data.synthesis import IMAGE_EXTS, Synthesizer
 
@@ -373,7 +374,8 @@ class PortraitDataset(_TorchDataset):
 
 
 class ValDataset(_TorchDataset):
-    """Labeled images resized to ``out_wh`` (``resize``: ``stretch`` or ``pad`` = letterbox with ignore)."""
+    """Labeled images resized to ``out_wh`` (``resize``: ``stretch`` or ``pad`` = the engine's letterbox, label
+    ignore in the bars)."""
 
     def __init__(self, spec, out_wh=(256, 144), resize: str = "stretch") -> None:
         self.source, _ = open_source(spec)
@@ -396,10 +398,8 @@ class ValDataset(_TorchDataset):
             img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
             lab = cv2.resize(lab, (w, h), interpolation=cv2.INTER_NEAREST)
         else:
-            s = min(w / img.shape[1], h / img.shape[0])
-            nw, nh = max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))
-            x0, y0 = (w - nw) // 2, (h - nh) // 2
-            canvas = np.zeros((h, w, 3), np.uint8)
+            x0, y0, nw, nh = letterbox_box((img.shape[1], img.shape[0]), (w, h))
+            canvas = np.full((h, w, 3), PAD_VALUE, np.uint8)  # the engine's bars (vbg_app.engines.fit)
             canvas[y0:y0 + nh, x0:x0 + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
             lab_c = np.full((h, w), IGNORE, np.uint8)
             lab_c[y0:y0 + nh, x0:x0 + nw] = cv2.resize(lab, (nw, nh), interpolation=cv2.INTER_NEAREST)

@@ -18,6 +18,11 @@ them onto other backgrounds. :class:`Synthesizer` does that and more, per sample
    or background, so image and label always agree;
 4. **photometric** changes of the whole frame (:class:`~vbg_app.train.data.augment.Photometric`).
 
+With probability ``p_letterbox`` the sample is instead the whole photo at its own aspect (scale
+``letterbox_fill`` of the fitted size, small rotation, flip), steps 2-4 applied to it, centred on the grey
+bars of :func:`vbg_app.engines.fit.letterbox_box` (label 0 there): exactly what the engine feeds a model with
+``vbg.fit = letterbox`` for a frame whose aspect is not the model's (portrait photos, 4:3 cameras).
+
 Labels are uint8 0 = background, 1 = person, 255 = ignore.
 """
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vbg_app.engines.fit import PAD_VALUE, letterbox_box
 from vbg_app.train.data.augment import Photometric, similarity, warp_pair
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -284,6 +290,8 @@ class Synthesizer:
     p_occluder: float = 0.2
     p_occluder_foreground: float = 0.5
     feather: float = 0.8  # sigma (px) of the composite alpha's edge softening
+    p_letterbox: float = 0.0  # whole photo at its own aspect on grey bars (the engine's vbg.fit = letterbox)
+    letterbox_fill: tuple = (0.85, 1.0)  # scale of the photo within its fitted box
     photometric: Photometric = field(default_factory=Photometric)
 
     def __post_init__(self) -> None:
@@ -335,21 +343,45 @@ class Synthesizer:
     # the sample ------------------------------------------------------------------------------------------------
     def __call__(self, image: np.ndarray, label: np.ndarray | None, rng: np.random.Generator):
         """``(image BGR uint8 out_h x out_w x 3, label uint8 or None)``; ``label`` None = unlabeled frame."""
-        out_w, out_h = self.out_wh
-        M = self.geometry(label, image.shape, rng)
+        if self.p_letterbox > 0 and rng.random() < self.p_letterbox:
+            return self._letterboxed(image, label, rng)
+        return self._render(image, label, self.geometry(label, image.shape, rng), self.out_wh, rng)
+
+    def _render(self, image, label, M, out_wh, rng):
+        """Warp with ``M`` onto ``out_wh``, then background, occluders and photometric changes."""
+        out_w, out_h = out_wh
         composite = label is not None and rng.random() < self.p_composite
         if composite:
-            img, lab = warp_pair(image, label, M, self.out_wh, border="constant", label_border=0)
+            img, lab = warp_pair(image, label, M, out_wh, border="constant", label_border=0)
             alpha = (lab != 0).astype(np.float32)  # person and ignore band
             if self.feather > 0:
                 alpha = cv2.GaussianBlur(alpha, (0, 0), self.feather)
             bg = self.bank.sample(out_h, out_w, rng).astype(np.float32)
             img = (bg + alpha[..., None] * (img.astype(np.float32) - bg)).clip(0, 255).astype(np.uint8)
         else:
-            img, lab = warp_pair(image, label, M, self.out_wh, border="reflect")
+            img, lab = warp_pair(image, label, M, out_wh, border="reflect")
         if lab is not None and self.p_occluder > 0 and rng.random() < self.p_occluder:
             draw_occluder(img, lab, rng, self.p_occluder_foreground)
         img = self.photometric(img, rng)
+        return img, lab
+
+    def _letterboxed(self, image, label, rng):
+        h, w = image.shape[:2]
+        out_w, out_h = self.out_wh
+        _, _, fw, fh = letterbox_box((w, h), self.out_wh)
+        fill = rng.uniform(*self.letterbox_fill)
+        iw, ih = max(8, round(fw * fill)), max(8, round(fh * fill))
+        angle = rng.uniform(-self.max_rotation, self.max_rotation) / 2
+        src_h = ih / min(iw / w, ih / h)  # the source height that fills the inner box: the whole photo
+        M = similarity((w / 2.0, h / 2.0), src_h, (iw, ih), angle, rng.random() < self.p_flip)
+        inner, inner_lab = self._render(image, label, M, (iw, ih), rng)
+        x0, y0 = (out_w - iw) // 2, (out_h - ih) // 2
+        img = np.full((out_h, out_w, 3), PAD_VALUE, np.uint8)
+        img[y0:y0 + ih, x0:x0 + iw] = inner
+        lab = None
+        if inner_lab is not None:
+            lab = np.zeros((out_h, out_w), np.uint8)
+            lab[y0:y0 + ih, x0:x0 + iw] = inner_lab
         return img, lab
 
     @classmethod
