@@ -90,3 +90,24 @@ def test_devices_lists_providers_and_the_virtual_camera_state(capsys):
     assert cli.main(["devices"]) == 0
     out = capsys.readouterr().out
     assert "cpu" in out and "virtual camera:" in out and "cameras:" in out
+
+
+def test_run_with_a_letterbox_model_keeps_a_portrait_frame_aligned(tmp_path):
+    """A 2:3 portrait frame through a 16:9 vbg.fit = letterbox model: the mask lands on the person."""
+    from tests.tinymodel import red_person_frame
+
+    frame, mask = red_person_frame(h=360, w=240)
+    cv2.imwrite(str(tmp_path / "portrait.png"), frame)
+    model = make_model(tmp_path / "lb.onnx", size_wh=(128, 72), props={"vbg.fit": "letterbox"})
+    out = tmp_path / "out.avi"
+    rc = cli.main(["run", "--source", f"image:{tmp_path / 'portrait.png'}", "--background", "color:#00ff00",
+                   "--sink", f"file:{out}", "--frames", "3", "--model", str(model), "--smoothing", "none",
+                   "--as-fast-as-possible", "--quiet"])
+    assert rc == 0
+    result = read_frames(out)[-1]
+    assert result.shape == frame.shape
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
+    outer = ~cv2.dilate(mask.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
+    assert np.abs(result[inner].astype(int) - frame[inner].astype(int)).mean() < 12  # the person stays
+    green = (result[outer][:, 1] > 200) & (result[outer][:, 0] < 60) & (result[outer][:, 2] < 60)
+    assert green.mean() > 0.97  # everything around it became the green background
