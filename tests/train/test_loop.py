@@ -231,7 +231,7 @@ def test_export_cli_from_a_checkpoint(tmp_path, capsys):
     assert main(["--checkpoint", str(tmp_path / "last.pt"), "--out", str(out), "--size", "64x32",
                  "--version", "1", "--fit", "letterbox"]) == 0
     meta = parse_meta({p.key: p.value for p in onnx.load(str(out)).metadata_props})
-    assert (meta.version, meta.fit, meta.input_size_wh) == ("1", "letterbox", (64, 32)) and "iteration 9" in meta.source
+    assert (meta.version, meta.fit, meta.input_size_wh) == ("1", "letterbox", (64, 32)) and "iteration 9" in meta.source and "config t," in meta.source
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     assert main(["--checkpoint", str(tmp_path / "junk.pt"), "--out", str(tmp_path / "j.onnx")]) == 2
     assert "not a ConnectNet checkpoint" in capsys.readouterr().err and not (tmp_path / "j.onnx").exists()

@@ -340,8 +340,9 @@ def run(args: argparse.Namespace) -> int:
                            "pass best.pt or last.pt from a vbg train output folder") from None
         model.eval()
         cfg = ckpt.get("config", {}) if isinstance(ckpt, dict) else {}
-        source = (f"ConnectNet trained by vbg train (config {cfg.get('name', '?')}, iteration "
-                  f"{ckpt.get('iteration', '?') if isinstance(ckpt, dict) else '?'}), exported from {args.checkpoint.name}")
+        source = (f"ConnectNet (PP-HumanSegV1-Lite architecture) trained by vbg train, config {cfg.get('name', '?')}, "
+                  f"iteration {ckpt.get('iteration', '?') if isinstance(ckpt, dict) else '?'}, "
+                  f"exported from {args.checkpoint.name}")
     else:
         from vbg_app.train.weights import load_released_onnx
 
