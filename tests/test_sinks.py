@@ -47,6 +47,39 @@ def test_vcam_frame_arrives_unchanged_in_bgr(fake_vcam):
     assert fake_vcam.closed == 1
 
 
+def test_vcam_that_goes_away_is_reopened_without_a_restart(fake_vcam, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("vbg_app.sinks.time.monotonic", lambda: clock[0])
+    sink = VirtualCameraSink(64, 48, 30, reopen_every_s=2.0)
+    sink.send(_pattern(seed=1))
+    fake_vcam.fail_send = "device removed"
+    with pytest.raises(DeviceUnavailable, match="stopped accepting frames") as exc:
+        sink.send(_pattern(seed=2))
+    assert "reopens it by itself" in exc.value.one_line() and fake_vcam.closed == 1
+    fake_vcam.fail_send, fake_vcam.fail = None, "No such device"  # the device is gone for a while
+    clock[0] += 0.5
+    with pytest.raises(DeviceUnavailable, match="device removed"):  # too early: no attempt, same cause
+        sink.send(_pattern(seed=3))
+    assert fake_vcam.opened == 1
+    clock[0] += 2.0
+    with pytest.raises(DeviceUnavailable, match="stopped accepting"):  # one attempt, still missing
+        sink.send(_pattern(seed=4))
+    assert fake_vcam.opened == 1
+    fake_vcam.fail = None  # it is back
+    clock[0] += 1.0
+    with pytest.raises(DeviceUnavailable, match="device removed"):  # not before 2 s after the last attempt
+        sink.send(_pattern(seed=5))
+    clock[0] += 1.5
+    frame = _pattern(seed=6)
+    sink.send(frame)
+    assert fake_vcam.opened == 2 and sink.reopened == 1 and fake_vcam.device == sink.device
+    assert np.array_equal(fake_vcam.last, frame) and sink.frames_sent == 2
+    sink.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        sink.send(frame)
+    assert fake_vcam.opened == 2  # a closed sink never reopens
+
+
 def test_vcam_resizes_frames_of_another_size(fake_vcam):
     sink = VirtualCameraSink(64, 48, 30)
     sink.send(_halves(160, 120))   # downscale

@@ -16,6 +16,7 @@ import atexit
 import logging
 import platform
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -106,12 +107,18 @@ def virtual_camera_fix(system: str | None = None, device: str | None = None) -> 
 
 
 class VirtualCameraSink(_SinkBase):
-    """Frames to a virtual camera through pyvirtualcam (v4l2loopback on Linux, OBS on Windows/macOS)."""
+    """Frames to a virtual camera through pyvirtualcam (v4l2loopback on Linux, OBS on Windows/macOS).
+
+    When the camera stops accepting frames (v4l2loopback reloaded, OBS's camera stopped), :meth:`send` raises
+    :class:`DeviceUnavailable` for that frame, lets the device go, and tries to open it again on later frames,
+    at most once every ``reopen_every_s`` seconds: the meeting gets the picture back without a restart.
+    """
 
     def __init__(self, width: int, height: int, fps: float, device: str | None = None,
-                 backend: str | None = None) -> None:
+                 backend: str | None = None, reopen_every_s: float = 2.0) -> None:
         w, h, f = _check_size(width, height, fps)
         self._cam = None
+        self._closed = False
         try:
             import pyvirtualcam
             from pyvirtualcam import camera as pvc_camera
@@ -120,36 +127,70 @@ class VirtualCameraSink(_SinkBase):
         if backend and backend not in pvc_camera.BACKENDS:
             known = ", ".join(pvc_camera.BACKENDS) or "none on this system"
             raise BadInput(f"unknown virtual camera backend {backend!r}", f"use one of: {known}")
+        self.width, self.height, self.fps = w, h, f
+        self._backend_wanted = backend or None
+        self._cam = self._open(device or None)
+        self.device = self._cam.device
+        self.backend = self._cam.backend
+        self.description = f"virtual camera {self.device} ({self.backend}, {w}x{h} @ {f:g} fps)"
+        self.frames_sent = 0
+        self.reopened = 0  # times the camera came back after it was lost
+        self.reopen_every_s = float(reopen_every_s)
+        self._next_try = 0.0
+        self._lost_reason = ""
+        self._fit = _Fitter(w, h)
+
+    def _open(self, device):
+        import pyvirtualcam
+
         try:
-            self._cam = pyvirtualcam.Camera(w, h, f, fmt=pyvirtualcam.PixelFormat.BGR, device=device or None,
-                                            backend=backend or None)
+            return pyvirtualcam.Camera(self.width, self.height, self.fps, fmt=pyvirtualcam.PixelFormat.BGR,
+                                       device=device, backend=self._backend_wanted)
         except Exception as exc:
             detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
             detail = detail.rstrip(". ") or "no virtual camera backend is registered"
             where = f" at {device}" if device else ""
             raise DeviceUnavailable(f"cannot open a virtual camera{where} (pyvirtualcam: {detail})",
                                     virtual_camera_fix(device=device)) from None
-        self.width, self.height, self.fps = w, h, f
-        self.device = self._cam.device
-        self.backend = self._cam.backend
-        self.description = f"virtual camera {self.device} ({self.backend}, {w}x{h} @ {f:g} fps)"
-        self.frames_sent = 0
-        self._fit = _Fitter(w, h)
+
+    def _lost(self) -> DeviceUnavailable:
+        return DeviceUnavailable(f"the virtual camera {self.device} stopped accepting frames ({self._lost_reason})",
+                                 "check that no other program took it over (or that v4l2loopback is still "
+                                 f"loaded); vbg reopens it by itself every {self.reopen_every_s:g} s")
+
+    def _reopen(self) -> None:
+        now = time.monotonic()
+        if now < self._next_try:
+            raise self._lost()
+        self._next_try = now + self.reopen_every_s
+        try:
+            self._cam = self._open(self.device)
+        except DeviceUnavailable:
+            raise self._lost() from None
+        self.reopened += 1
+        log.info("virtual camera %s is back (reopened %d time(s))", self.device, self.reopened)
 
     def send(self, frame_bgr: np.ndarray) -> None:
-        cam = self._cam
-        if cam is None:
+        if self._closed:
             raise RuntimeError("send() on a closed VirtualCameraSink")
         frame = self._fit(frame_bgr)
+        if self._cam is None:
+            self._reopen()
         try:
-            cam.send(frame)
+            self._cam.send(frame)
         except Exception as exc:
-            raise DeviceUnavailable(f"the virtual camera {self.device} stopped accepting frames ({exc})",
-                                    "check that no other program took it over (or that v4l2loopback is still loaded), "
-                                    "then turn the virtual camera on again") from None
+            cam, self._cam = self._cam, None
+            try:
+                cam.close()
+            except Exception:
+                pass
+            self._next_try = time.monotonic() + self.reopen_every_s
+            self._lost_reason = str(exc).strip() or type(exc).__name__
+            raise self._lost() from None
         self.frames_sent += 1
 
     def close(self) -> None:
+        self._closed = True
         cam, self._cam = self._cam, None
         if cam is not None:
             cam.close()
