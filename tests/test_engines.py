@@ -146,3 +146,19 @@ def test_mediapipe_engine_segments_a_portrait():
         np.testing.assert_array_equal(first, prob)  # results were copied out of MediaPipe's buffer
     finally:
         seg.close()
+
+
+def test_mediapipe_engine_keeps_native_log_lines_off_the_console_but_not_errors(capfd, tmp_path):
+    pytest.importorskip("mediapipe")
+    import os
+
+    seg = create_segmenter("mediapipe")
+    seg.close()
+    err = capfd.readouterr().err
+    assert "XNNPACK" not in err and "InitGoogle" not in err, err
+    os.write(2, b"fd 2 works again\n")  # the descriptor was restored
+    assert "fd 2 works again" in capfd.readouterr().err
+    bad = tmp_path / "not_a_model.tflite"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(BadInput, match="is not a MediaPipe segmentation model"):
+        create_segmenter("mediapipe", model=str(bad))

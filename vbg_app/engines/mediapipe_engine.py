@@ -12,7 +12,9 @@ MediaPipe, which returns the confidence mask at that size.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 
 import cv2
@@ -20,6 +22,29 @@ import numpy as np
 
 from vbg_app import resources
 from vbg_app.errors import BadInput
+
+
+@contextlib.contextmanager
+def _native_stderr_quiet():
+    """Send file descriptor 2 to /dev/null for the block: TFLite and glog print INFO/WARNING lines there
+    (XNNPACK delegate created, logging before InitGoogle, feedback tensors) that are noise to a user. Python
+    exceptions raised in the block still carry their messages."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (some GUI launches): nothing to hide
+        yield
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+        finally:
+            os.close(devnull)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class MediaPipeSegmenter:
@@ -46,12 +71,16 @@ class MediaPipeSegmenter:
             output_confidence_masks=True,
             output_category_mask=False,
         )
-        try:
-            self._segmenter = vision.ImageSegmenter.create_from_options(options)
-        except (RuntimeError, ValueError) as exc:
-            raise BadInput(f"{path} is not a MediaPipe segmentation model ({str(exc)[:160]})",
-                           "use selfie_segmentation.tflite from models/") from None
         self._mp = mp
+        with _native_stderr_quiet():
+            try:
+                self._segmenter = vision.ImageSegmenter.create_from_options(options)
+            except (RuntimeError, ValueError) as exc:
+                raise BadInput(f"{path} is not a MediaPipe segmentation model ({str(exc)[:160]})",
+                               "use selfie_segmentation.tflite from models/") from None
+            # the first inference creates the XNNPACK delegate (and logs it): do it here, quietly
+            warm = np.zeros((long_side * 9 // 16, long_side, 3), np.uint8)
+            self._segmenter.segment(mp.Image(image_format=mp.ImageFormat.SRGB, data=warm))
         self.path = path
         self.long_side = long_side
         self._size_wh = (long_side, long_side * 9 // 16)
