@@ -140,7 +140,7 @@ class OnnxSegmenter:
             self.fallbacks = 1
         self._prepare()
         self._check_run()
-        log.info("model %s (%s v%s) runs on %s", path.name, self.meta.name, self.meta.version, self.provider)
+        log.info("model %s (%s, version %s) runs on %s", path.name, self.meta.name, self.meta.version, self.provider)
 
     # -- setup -----------------------------------------------------------------------------------------
     def _create(self, ort, providers):
