@@ -29,8 +29,8 @@ def read_log(path: Path) -> list[dict]:
 # -- config ------------------------------------------------------------------------------------------------------
 def test_shipped_configs_load_and_the_ablation_differs_only_by_the_sc_term():
     cfgs = {p.stem: load_config(p) for p in CONFIGS.glob("*.yaml")}
-    assert {"connectnet_sc", "connectnet_nosc", "smoke"} <= set(cfgs)
-    sc, nosc = cfgs["connectnet_sc"], cfgs["connectnet_nosc"]
+    assert {"connectnet_v1", "connectnet_v1_nosc", "smoke"} <= set(cfgs)
+    sc, nosc = cfgs["connectnet_v1"], cfgs["connectnet_v1_nosc"]
     assert [t["type"] for t in sc["loss"]] == ["cross_entropy", "lovasz_softmax", "semantic_connectivity"]
     assert [t["type"] for t in nosc["loss"]] == ["cross_entropy", "lovasz_softmax"]
     assert sc["loss"][:2] == nosc["loss"]

@@ -2,11 +2,11 @@
 
 Examples::
 
-    vbg train --config vbg_app/train/configs/connectnet_sc.yaml --export models/connectnet_sc.onnx
-    vbg train --config vbg_app/train/configs/connectnet_sc.yaml --resume            # continue from last.pt
+    vbg train --config vbg_app/train/configs/connectnet_v1.yaml --export runs/connectnet_v1.onnx
+    vbg train --config vbg_app/train/configs/connectnet_v1.yaml --resume            # continue from last.pt
     vbg train --config vbg_app/train/configs/smoke.yaml --set iters=20 --output /tmp/smoke
-    vbg train --config vbg_app/train/configs/connectnet_sc.yaml --bench             # speed figures only
-    torchrun --nproc_per_node=4 -m vbg_app.train --config vbg_app/train/configs/connectnet_sc.yaml
+    vbg train --config vbg_app/train/configs/connectnet_v1.yaml --bench             # speed figures only
+    torchrun --nproc_per_node=4 -m vbg_app.train --config vbg_app/train/configs/connectnet_v1.yaml
 
 ``python -m vbg_app.train`` takes the same arguments. Exit codes: 0 done, 2 bad config/input, 3 device.
 """

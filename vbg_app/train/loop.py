@@ -1,4 +1,4 @@
-"""The training loop behind ``vbg train --config vbg_app/train/configs/connectnet_sc.yaml``.
+"""The training loop behind ``vbg train --config vbg_app/train/configs/connectnet_v1.yaml``.
 
 What one run does (all settings in the YAML config; :data:`DEFAULTS` lists every key):
 
