@@ -13,7 +13,9 @@ from vbg_app.engines.meta import ModelMeta
 
 
 def make_model(path: Path, size_wh=(32, 16), meta: bool = True, layout_rank: int = 4, opset: int = 17,
-               props: dict | None = None) -> Path:
+               props: dict | None = None, dynamic: bool = False) -> Path:
+    """``dynamic``: height and width are the named free dimensions "height" and "width" (a vbg.fit = aspect
+    model); ``size_wh`` is then only the nominal size in the metadata."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -22,7 +24,8 @@ def make_model(path: Path, size_wh=(32, 16), meta: bool = True, layout_rank: int
     weight = np.zeros((2, 3, 1, 1), np.float32)
     weight[1, 0, 0, 0] = 8.0
     weight[1, 2, 0, 0] = -8.0
-    shape = [1, 3, h, w] if layout_rank == 4 else [3, h, w]
+    dh, dw = ("height", "width") if dynamic else (h, w)
+    shape = [1, 3, dh, dw] if layout_rank == 4 else [3, dh, dw]
     nodes = [helper.make_node("Conv", ["x" if layout_rank == 4 else "x4", "W"], ["logits"]),
              helper.make_node("Softmax", ["logits"], ["prob"], axis=1)]
     inits = [numpy_helper.from_array(weight, "W")]
@@ -32,7 +35,7 @@ def make_model(path: Path, size_wh=(32, 16), meta: bool = True, layout_rank: int
     graph = helper.make_graph(
         nodes, "tiny",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, 2, h, w])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, 2, dh, dw])],
         initializer=inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])

@@ -7,8 +7,9 @@ A model the app can run carries these keys in its ONNX ``metadata_props``::
     vbg.color          "RGB" or "BGR"
     vbg.mean, vbg.std  JSON, 3 floats on the 0..1 scale: x = (pixel/255 - mean) / std
     vbg.output         "softmax2" ([1,2,H,W], channel 1 = person) or "prob1" ([1,1,H,W] / [1,H,W,1])
-    vbg.fit            optional: "stretch" (default) or "letterbox", how frames of another aspect are fitted
-                       into the input (vbg_app/engines/fit.py)
+    vbg.fit            optional: "stretch" (default), "letterbox" or "aspect" (input of the frame's aspect at
+                       about the nominal pixel count; needs a dynamic H and W), how frames of another aspect
+                       are fitted into the input (vbg_app/engines/fit.py)
     vbg.name, vbg.version, vbg.source   free text (provenance)
 
 This module has no heavy imports: it parses a ``{key: str}`` mapping (from
