@@ -87,6 +87,28 @@ def test_other_size(tmp_path):
     assert props["vbg.input_size_wh"] == "[256, 144]"
 
 
+def test_aspect_export_has_a_dynamic_size_and_matches_pytorch_at_each(tmp_path):
+    """vbg.fit = aspect: height and width are free; the graph equals the network at every fit_size."""
+    from vbg_app.engines.fit import fit_size
+    from vbg_app.engines.onnx_engine import OnnxSegmenter
+
+    model = lively_model(3)
+    path = export_onnx(model, tmp_path / "asp.onnx", input_size_wh=(398, 224),
+                       meta=default_meta((398, 224), fit="aspect"))
+    proto = onnx.load(str(path))
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims[:2]] == [1, 3] and [d.dim_param for d in dims[2:]] == ["height", "width"]
+    rng = np.random.default_rng(3)
+    for frame_wh in [(1280, 720), (640, 480), (550, 839), (720, 720)]:
+        w, h = fit_size(frame_wh, (398, 224), "aspect")
+        x = rng.uniform(-1, 1, (1, 3, h, w)).astype(np.float32)
+        out = run_onnx(path, x)
+        assert out.shape == (1, 2, h, w)
+        assert np.abs(out - model.predict(torch.from_numpy(x)).numpy()).max() <= TOL
+    seg = OnnxSegmenter(path, provider="cpu", threads=1)
+    assert seg.segment(np.zeros((839, 550, 3), np.uint8)).shape[0] > 300  # 366 rows: the portrait at its aspect
+
+
 def test_plain_export_matches_too(tmp_path):
     model = lively_model(2)
     path = export_onnx(model, tmp_path / "plain.onnx", optimize=False)

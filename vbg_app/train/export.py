@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vbg_app.engines.fit import FITS
 from vbg_app.engines.meta import ModelMeta
 from vbg_app.errors import BadInput, run_command
 from vbg_app.train.model import ConnectNet, ConvBN, SoftmaxOutput
@@ -265,7 +266,9 @@ def export_onnx(model: nn.Module, path: str | Path, input_size_wh=(398, 224), me
     """Write ``model`` (a logits ConnectNet) as a softmax-output ONNX file with ``vbg.*`` metadata.
 
     ``optimize`` applies the exact, speed-only rewrites of :class:`DeployConnectNet` (see
-    :func:`inference_module`); ``simplify`` runs onnxslim.
+    :func:`inference_module`); ``simplify`` runs onnxslim. A model whose ``meta.fit`` is ``aspect`` gets a
+    dynamic height and width (the engine picks the size per frame, vbg_app/engines/fit.py); its
+    1/16 -> 1/2 upsampling is then a Resize, not the fixed-size MatMuls of ``matmul_resize``.
     """
     import onnx
 
@@ -276,12 +279,17 @@ def export_onnx(model: nn.Module, path: str | Path, input_size_wh=(398, 224), me
     if tuple(meta.input_size_wh) != (w, h):
         raise BadInput(f"meta input_size_wh {meta.input_size_wh} differs from the export size {(w, h)}",
                        "pass the same size to both")
+    dynamic = meta.fit == "aspect"
+    if dynamic and optimize:
+        optimize = {**(optimize if isinstance(optimize, dict) else {}), "matmul_resize": False}
     net = inference_module(model, optimize)
+    axes = {INPUT_NAME: {2: "height", 3: "width"}, OUTPUT_NAME: {2: "height", 3: "width"}} if dynamic else None
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer warnings
         torch.onnx.export(net, (torch.zeros(1, 3, h, w),), buf, dynamo=False, opset_version=OPSET,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True)
+                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True,
+                          dynamic_axes=axes)
     proto = onnx.load_from_string(buf.getvalue())
     if simplify:
         proto = _slim(proto)
@@ -318,7 +326,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", metavar="WxH", type=_parse_size, default=(398, 224),
                         help="input width x height of the exported model (default: 398x224)")
     parser.add_argument("--version", default="0", help="vbg.version metadata (default: 0 = released weights)")
-    parser.add_argument("--fit", choices=("stretch", "letterbox"), default="stretch",
+    parser.add_argument("--fit", choices=FITS, default="stretch",
                         help="vbg.fit metadata: how the app fits frames of another aspect into the input "
                              "(default: stretch, as PaddleSeg deploys the released model)")
     parser.add_argument("--no-optimize", action="store_true",
