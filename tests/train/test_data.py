@@ -166,6 +166,21 @@ def test_letterbox_samples_are_the_whole_photo_on_the_engines_bars():
     assert abs((cols[0] + cols[-1]) / 2 - 128) <= 2 and cols[-1] - cols[0] + 1 <= round(0.8 * w) + 2
 
 
+def test_a_sample_can_be_made_at_another_size_than_the_synthesizers():
+    """The loop's per-batch aspect (data.aspects): out_wh per call, for crops and for whole photos."""
+    img, lab = full_body()
+    for p_lb in (0.0, 1.0):
+        syn = Synthesizer(out_wh=(256, 144), p_letterbox=p_lb, p_composite=0.0)
+        out, olab = syn(img, lab, np.random.default_rng(0), out_wh=(96, 128))
+        assert out.shape == (128, 96, 3) and olab.shape == (128, 96)
+        assert 0.02 < (olab == 1).mean() < 0.9  # the person is in it
+    # a portrait photo in a portrait batch: no bars when its fitted box is the whole output
+    syn = Synthesizer(out_wh=(256, 144), p_letterbox=1.0, letterbox_fill=(1.0, 1.0), p_composite=0.0,
+                      max_rotation=0.0, p_occluder=0.0, photometric=Photometric(**NO_PHOTO))
+    out, _ = syn(img, lab, np.random.default_rng(0), out_wh=(96, 128))  # 3:4 photo, 3:4 output
+    assert not (out == PAD_VALUE).all(axis=2).any(axis=0).all()  # no all-grey column
+
+
 def test_compositing_replaces_the_background_and_keeps_the_person():
     img, lab = full_body()
     syn = Synthesizer(out_wh=(160, 96), p_composite=1.0, p_occluder=0.0, photometric=Photometric(**NO_PHOTO))
@@ -263,6 +278,12 @@ def test_val_dataset_resizes_to_the_training_size(tmp_path):
         if resize == "pad":  # the engine's letterbox: grey bars, ignored by the metrics
             assert (lab[:, 0] == 255).all() and (lab[:, 32] != 255).all()
             assert (img[:, 0] == PAD_VALUE).all()
+    # aspect: each image at its own fit_size (a portrait input for a portrait image), label ignored only
+    # in the few pixels of rounding bars
+    from vbg_app.engines.fit import fit_size
+    img, lab, _ = ValDataset(str(root), (192, 108), "aspect").sample(0)
+    w, h = fit_size((100, 150), (192, 108), "aspect")
+    assert img.shape == (h, w, 3) and h > w and (lab != 255).mean() > 0.9
     with pytest.raises(BadInput, match="no masks"):
         ValDataset(str(write_folder(tmp_path / "nv", 1, masks=False)), (64, 36))
 

@@ -84,6 +84,31 @@ def test_resumable_sampler_continues_the_same_stream_and_shards():
     assert sorted(i for _, i in r0 + r1) == list(range(10))  # the two ranks split epoch 0
 
 
+def test_per_batch_aspects_one_size_per_batch_resumable_and_checked():
+    from vbg_app.engines.fit import fit_size
+    from vbg_app.train.loop import aspect_sizes
+
+    cfg = load_config(SMOKE, ["data.aspects=[[16, 9, 2], [3, 4, 1], [1, 1, 0]]"])
+    sizes = aspect_sizes(cfg)
+    assert [s for s, _ in sizes] == [fit_size((16000, 9000), (96, 64), "aspect"),
+                                     fit_size((3000, 4000), (96, 64), "aspect"), fit_size((1, 1), (96, 64), "aspect")]
+    bs = 4
+    keys = list(itertools.islice(iter(ResumableSampler(10, seed=3, sizes=sizes, batch_size=bs)), 4 * 40))
+    batches = [keys[k:k + bs] for k in range(0, len(keys), bs)]
+    assert all(len({key[2] for key in b}) == 1 for b in batches)  # one size per batch
+    seen = [b[0][2] for b in batches]
+    assert set(seen) == {sizes[0][0], sizes[1][0]}  # weight 0 never drawn
+    assert seen.count(sizes[0][0]) > seen.count(sizes[1][0])  # weight 2 vs 1
+    assert [(e, i) for e, i, _ in keys[:10]] == list(itertools.islice(iter(ResumableSampler(10, seed=3)), 10))
+    resumed = list(itertools.islice(iter(ResumableSampler(10, seed=3, sizes=sizes, batch_size=bs, start=8 * bs)), 8))
+    assert resumed == keys[8 * bs:8 * bs + 8]  # resume at a batch boundary: same samples and sizes
+    for bad in ("[[16, 9]]", "[[0, 9, 1]]", "[[16, 9, 0]]"):
+        with pytest.raises(BadInput, match="aspects"):
+            load_config(SMOKE, [f"data.aspects={bad}"])
+    with pytest.raises(BadInput, match="val_resize"):
+        load_config(SMOKE, ["data.val_resize=crop"])
+
+
 # -- training ------------------------------------------------------------------------------------------------------
 def test_smoke_training_loss_decreases_and_writes_outputs(tmp_path, capsys):
     out = tmp_path / "run"
@@ -110,6 +135,24 @@ def test_smoke_training_loss_decreases_and_writes_outputs(tmp_path, capsys):
     y = sess.run(None, {sess.get_inputs()[0].name: np.zeros((1, 3, 64, 96), np.float32)})[0]
     assert y.shape == (1, 2, 64, 96) and np.allclose(y.sum(1), 1.0, atol=1e-4)
     assert "best val IoU" in capsys.readouterr().err
+
+
+def test_training_at_per_batch_aspects_with_aspect_validation(tmp_path):
+    """data.aspects + val_resize aspect (the vbg.fit = aspect recipe) train, validate and export a dynamic model."""
+    import onnx
+
+    out = tmp_path / "asp"
+    cfg = load_config(SMOKE, ["iters=6", "val_every=6", "log_every=2", "loss=[cross_entropy]",
+                              "data.aspects=[[16, 9, 1], [3, 4, 1]]", "data.val_resize=aspect",
+                              "export.fit=aspect", f"output={out}", f"export.path={tmp_path / 'asp.onnx'}"])
+    res = train(cfg, progress=False, log=lambda s: None)
+    assert res["iterations"] == 6
+    rows = [r for r in read_log(out / "log.csv") if r["val_iou"]]
+    assert len(rows) == 1 and 0.0 <= float(rows[0]["val_iou"]) <= 1.0
+    from vbg_app.train.loop import export_best
+    path = export_best(cfg, out, tmp_path / "asp.onnx")
+    dims = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param for d in dims[2:]] == ["height", "width"]
 
 
 def test_resume_reproduces_an_uninterrupted_run(tmp_path):

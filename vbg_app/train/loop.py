@@ -57,7 +57,10 @@ DEFAULTS: dict = {
     "data": {
         "train": [],  # sources: paths or {path, kind, repeat, ...} (see vbg_app.train.data.datasets)
         "val": [],  # labeled folders/list files, scored separately
-        "val_resize": "stretch",  # stretch | pad
+        "val_resize": "stretch",  # stretch | pad (letterbox) | aspect (each image at its own fit_size)
+        # per-batch input aspects [[W, H, weight], ...]: each batch draws one and is rendered at
+        # fit_size((W, H), input_size, "aspect") (about input_size's pixel count); [] = always input_size
+        "aspects": [],
         "synthesis": {},  # Synthesizer options (see vbg_app.train.data.synthesis)
         "workers": 1,  # loader worker processes per training process (0 = in the main process)
     },
@@ -74,7 +77,7 @@ DEFAULTS: dict = {
     "amp": True,  # CUDA only
     "threads": 0,  # torch intra-op threads on the CPU (0 = torch's default)
     # size default: input_size; checkpoint: best (by mean val IoU) | last; fit: the vbg.fit the model was
-    # trained for (stretch | letterbox, see vbg_app/engines/fit.py)
+    # trained for (stretch | letterbox | aspect, see vbg_app/engines/fit.py; aspect exports dynamic H and W)
     "export": {"path": None, "size": None, "version": None, "checkpoint": "best", "fit": "stretch"},
 }
 
@@ -154,8 +157,13 @@ def check_config(cfg: dict) -> None:
         raise BadInput(f"optimizer {cfg['optimizer']['type']!r} is unknown", "use sgd or adamw")
     if cfg["export"].get("checkpoint", "best") not in ("best", "last"):
         raise BadInput(f"export.checkpoint {cfg['export']['checkpoint']!r} is unknown", "use best or last")
-    if cfg["export"].get("fit", "stretch") not in ("stretch", "letterbox"):
-        raise BadInput(f"export.fit {cfg['export']['fit']!r} is unknown", "use stretch or letterbox")
+    from vbg_app.engines.fit import FITS
+
+    if cfg["export"].get("fit", "stretch") not in FITS:
+        raise BadInput(f"export.fit {cfg['export']['fit']!r} is unknown", f"use {', '.join(FITS)}")
+    if cfg["data"]["val_resize"] not in ("stretch", "pad", "aspect"):
+        raise BadInput(f"data.val_resize {cfg['data']['val_resize']!r} is unknown", "use stretch, pad or aspect")
+    aspect_sizes(cfg)  # checks data.aspects
     if cfg["schedule"]["type"] not in ("poly", "constant"):
         raise BadInput(f"schedule {cfg['schedule']['type']!r} is unknown", "use poly or constant")
 
@@ -225,8 +233,15 @@ class ResumableSampler(Sampler):
     ``DistributedSampler(shuffle=True, seed=seed)`` at that epoch; ``start`` skips that many keys of this
     process's stream (resume)."""
 
-    def __init__(self, n: int, world: int = 1, rank: int = 0, seed: int = 0, start: int = 0) -> None:
+    def __init__(self, n: int, world: int = 1, rank: int = 0, seed: int = 0, start: int = 0,
+                 sizes=(), batch_size: int = 1) -> None:
         self.n, self.world, self.rank, self.seed, self.start = n, world, rank, seed, int(start)
+        # sizes: [((w, h), weight), ...]; each run of batch_size keys gets one size (the same batch), drawn
+        # from (seed, batch number) so that resume and every DDP rank agree
+        self.sizes = [tuple(int(v) for v in s) for s, _ in sizes]
+        wsum = float(sum(wt for _, wt in sizes)) if sizes else 0.0
+        self.size_p = np.array([wt / wsum for _, wt in sizes]) if sizes else None
+        self.batch_size = max(1, int(batch_size))
 
         class _Len:
             def __len__(_self):
@@ -242,7 +257,12 @@ class ResumableSampler(Sampler):
             self._sampler.set_epoch(epoch)
             for j, i in enumerate(self._sampler):
                 if j >= skip:
-                    yield (epoch, int(i))
+                    if self.sizes:
+                        b = (epoch * self.per_epoch + j) // self.batch_size
+                        k = int(np.random.default_rng([self.seed, 7919, b]).choice(len(self.sizes), p=self.size_p))
+                        yield (epoch, int(i), self.sizes[k])
+                    else:
+                        yield (epoch, int(i))
             skip = 0
             epoch += 1
 
@@ -284,6 +304,21 @@ def build_datasets(cfg: dict):
         if names.count(n) > 1:
             vals[i].name = f"{n}{i}"
     return train, vals
+
+
+def aspect_sizes(cfg: dict) -> list:
+    """``[((w, h), weight), ...]`` of ``data.aspects`` at ``input_size``'s pixel budget (empty: fixed size)."""
+    from vbg_app.engines.fit import fit_size
+
+    out = []
+    for a in cfg["data"].get("aspects") or []:
+        if not (isinstance(a, (list, tuple)) and len(a) == 3 and all(isinstance(v, (int, float)) for v in a)
+                and a[0] > 0 and a[1] > 0 and a[2] >= 0):
+            raise BadInput(f"data.aspects entry {a!r} is not [W, H, weight]", "e.g. data.aspects: [[16, 9, 0.5], [2, 3, 0.5]]")
+        out.append((fit_size((a[0] * 1000, a[1] * 1000), tuple(cfg["input_size"]), "aspect"), float(a[2])))
+    if out and sum(w for _, w in out) <= 0:
+        raise BadInput("data.aspects weights sum to 0", "give at least one aspect a positive weight")
+    return out
 
 
 def build_model(cfg: dict, train_ds=None, device=torch.device("cpu"), log=print):
@@ -574,7 +609,8 @@ def _train(cfg, resume, export_path, device, dinfo, progress, say, build_loss, s
 
     bs = int(cfg["batch_size"])
     workers = int(cfg["data"]["workers"])
-    sampler = ResumableSampler(len(train_ds), dinfo.world, dinfo.rank, seed, start=start_it * bs)
+    sampler = ResumableSampler(len(train_ds), dinfo.world, dinfo.rank, seed, start=start_it * bs,
+                               sizes=aspect_sizes(cfg), batch_size=bs)
     loader = DataLoader(train_ds, batch_size=bs, sampler=sampler, num_workers=workers,
                         pin_memory=device.type == "cuda", drop_last=True, persistent_workers=workers > 0,
                         worker_init_fn=_worker_init if workers else None, prefetch_factor=4 if workers else None,
@@ -593,7 +629,8 @@ def _train(cfg, resume, export_path, device, dinfo, progress, say, build_loss, s
     def run_validation(it: int) -> dict:
         res = {}
         if dinfo.main and vals:
-            res = validate(_unwrap(model), vals, device)
+            res = validate(_unwrap(model), vals, device,
+                           batch_size=1 if cfg["data"]["val_resize"] == "aspect" else 8)
         dinfo.barrier()
         return res
 

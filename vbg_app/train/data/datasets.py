@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 
 from vbg_app.errors import BadInput
-from vbg_app.engines.fit import PAD_VALUE, letterbox_box
+from vbg_app.engines.fit import PAD_VALUE, fit_size, letterbox_box
 from vbg_app.train.data.augment import IGNORE, to_input
 from vbg_app.train.data.synthesis import IMAGE_EXTS, Synthesizer
 
@@ -340,25 +340,31 @@ class PortraitDataset(_TorchDataset):
             self._teacher = OnnxTeacher(self.teacher_path, threads=1)
         return self._teacher
 
-    def sample(self, i: int, epoch: int | None = None):
-        """``(image BGR uint8, label uint8 or None, soft float32 or None)`` of item ``i`` (numpy)."""
+    def sample(self, i: int, epoch: int | None = None, out_wh=None):
+        """``(image BGR uint8, label uint8 or None, soft float32 or None)`` of item ``i`` (numpy), of size
+        ``out_wh`` (default: the dataset's)."""
         epoch = self.epoch if epoch is None else epoch
         rng = np.random.default_rng([self.seed, epoch, i])
         s, j = self.index[i]
         image, label, _ = self.sources[s].load(j)
-        img, lab = self.synth(image, label, rng)
+        img, lab = self.synth(image, label, rng, out_wh)
         soft = None
         if self.teacher_path and (lab is None or self.teacher_on_labeled):
             soft = self.teacher.predict(img)
         return img, lab, soft
 
     def __getitem__(self, key) -> dict:
-        """``key``: an index (at the current epoch) or an ``(epoch, index)`` pair (what the loop's sampler
-        yields, so that loader workers need no epoch state)."""
+        """``key``: an index (at the current epoch), an ``(epoch, index)`` pair (what the loop's sampler
+        yields, so that loader workers need no epoch state) or ``(epoch, index, (w, h))`` (the sampler's
+        per-batch size when the config has ``data.aspects``)."""
         import torch
 
-        epoch, i = key if isinstance(key, tuple) else (None, key)
-        img, lab, soft = self.sample(int(i), epoch)
+        out_wh = None
+        if isinstance(key, tuple) and len(key) == 3:
+            epoch, i, out_wh = key
+        else:
+            epoch, i = key if isinstance(key, tuple) else (None, key)
+        img, lab, soft = self.sample(int(i), epoch, out_wh)
         h, w = img.shape[:2]
         return {
             "image": torch.from_numpy(to_input(img)),
@@ -374,8 +380,9 @@ class PortraitDataset(_TorchDataset):
 
 
 class ValDataset(_TorchDataset):
-    """Labeled images resized to ``out_wh`` (``resize``: ``stretch`` or ``pad`` = the engine's letterbox, label
-    ignore in the bars)."""
+    """Labeled images resized to ``out_wh`` (``resize``: ``stretch``; ``pad`` = the engine's letterbox, label
+    ignore in the bars; ``aspect`` = the engine's ``vbg.fit = aspect``: each image at its own
+    :func:`~vbg_app.engines.fit.fit_size`, so sizes differ and batches must hold one image)."""
 
     def __init__(self, spec, out_wh=(256, 144), resize: str = "stretch") -> None:
         self.source, _ = open_source(spec)
@@ -384,8 +391,8 @@ class ValDataset(_TorchDataset):
         self.name = Path(self.source.name).name if Path(self.source.name).name not in ("val", "train") else \
             "/".join(Path(self.source.name).parts[-2:])
         self.out_wh = tuple(int(v) for v in out_wh)
-        if resize not in ("stretch", "pad"):
-            raise BadInput(f"val resize {resize!r} is unknown", "use stretch or pad")
+        if resize not in ("stretch", "pad", "aspect"):
+            raise BadInput(f"val resize {resize!r} is unknown", "use stretch, pad or aspect")
         self.resize = resize
 
     def __len__(self) -> int:
@@ -394,6 +401,8 @@ class ValDataset(_TorchDataset):
     def sample(self, i: int):
         img, lab, name = self.source.load(i)
         w, h = self.out_wh
+        if self.resize == "aspect":
+            w, h = fit_size((img.shape[1], img.shape[0]), (w, h), "aspect")
         if self.resize == "stretch":
             img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
             lab = cv2.resize(lab, (w, h), interpolation=cv2.INTER_NEAREST)

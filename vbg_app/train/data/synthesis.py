@@ -300,10 +300,10 @@ class Synthesizer:
                                    cache_long_side=2 * max(self.out_wh))
 
     # framing -------------------------------------------------------------------------------------------------
-    def frame_box(self, label: np.ndarray | None, shape, rng: np.random.Generator):
+    def frame_box(self, label: np.ndarray | None, shape, rng: np.random.Generator, out_wh=None):
         """(center_x, center_y, crop_height) of the source region that becomes the output frame."""
         h, w = shape[:2]
-        out_w, out_h = self.out_wh
+        out_w, out_h = out_wh or self.out_wh
         aspect = out_w / out_h
         box = person_bbox(label) if label is not None else None
         if box is None:  # no person: a random crop at the output aspect
@@ -333,19 +333,22 @@ class Synthesizer:
             cy = (y0 + y1) / 2 + rng.uniform(-0.1, 0.1) * ch
         return cx, cy, ch
 
-    def geometry(self, label, shape, rng) -> np.ndarray:
-        cx, cy, ch = self.frame_box(label, shape, rng)
+    def geometry(self, label, shape, rng, out_wh=None) -> np.ndarray:
+        out_wh = tuple(out_wh or self.out_wh)
+        cx, cy, ch = self.frame_box(label, shape, rng, out_wh)
         ch *= math.exp(rng.uniform(-self.scale_jitter, self.scale_jitter))
         angle = rng.uniform(-self.max_rotation, self.max_rotation)
         flip = rng.random() < self.p_flip
-        return similarity((cx, cy), max(ch, 4.0), self.out_wh, angle, flip)
+        return similarity((cx, cy), max(ch, 4.0), out_wh, angle, flip)
 
     # the sample ------------------------------------------------------------------------------------------------
-    def __call__(self, image: np.ndarray, label: np.ndarray | None, rng: np.random.Generator):
-        """``(image BGR uint8 out_h x out_w x 3, label uint8 or None)``; ``label`` None = unlabeled frame."""
+    def __call__(self, image: np.ndarray, label: np.ndarray | None, rng: np.random.Generator, out_wh=None):
+        """``(image BGR uint8 out_h x out_w x 3, label uint8 or None)``; ``label`` None = unlabeled frame.
+        ``out_wh`` overrides the output size for this sample (the loop's per-batch aspect, ``data.aspects``)."""
+        out_wh = tuple(int(v) for v in (out_wh or self.out_wh))
         if self.p_letterbox > 0 and rng.random() < self.p_letterbox:
-            return self._letterboxed(image, label, rng)
-        return self._render(image, label, self.geometry(label, image.shape, rng), self.out_wh, rng)
+            return self._letterboxed(image, label, rng, out_wh)
+        return self._render(image, label, self.geometry(label, image.shape, rng, out_wh), out_wh, rng)
 
     def _render(self, image, label, M, out_wh, rng):
         """Warp with ``M`` onto ``out_wh``, then background, occluders and photometric changes."""
@@ -365,10 +368,10 @@ class Synthesizer:
         img = self.photometric(img, rng)
         return img, lab
 
-    def _letterboxed(self, image, label, rng):
+    def _letterboxed(self, image, label, rng, out_wh=None):
         h, w = image.shape[:2]
-        out_w, out_h = self.out_wh
-        _, _, fw, fh = letterbox_box((w, h), self.out_wh)
+        out_w, out_h = out_wh = tuple(out_wh or self.out_wh)
+        _, _, fw, fh = letterbox_box((w, h), out_wh)
         fill = rng.uniform(*self.letterbox_fill)
         iw, ih = max(8, round(fw * fill)), max(8, round(fh * fill))
         angle = rng.uniform(-self.max_rotation, self.max_rotation) / 2
