@@ -88,6 +88,7 @@ def test_a_virtual_camera_that_fails_midway_shows_it_keeps_the_preview_and_can_b
     qtbot.waitUntil(lambda: win.vcam_state[0] == "lost", timeout=WAIT)
     label = win.vcam_state_label.text()
     assert label.startswith("Stopped:") and "No such device" in label and "turn it on again" in label
+    assert "by itself" not in label  # the CLI's self-reopen advice does not contradict the GUI's
     assert not win.vcam_button.isChecked() and "Off" in win.vcam_button.text()
     assert fake_vcam.closed == 1  # the failed camera was released
     wait_running(qtbot, win, frames=5)  # the preview goes on
