@@ -27,15 +27,25 @@ def read_log(path: Path) -> list[dict]:
 
 
 # -- config ------------------------------------------------------------------------------------------------------
-def test_shipped_configs_load_and_the_ablation_differs_only_by_the_sc_term():
+def test_shipped_configs_load_and_each_ablation_differs_only_by_the_sc_term():
+    """X.yaml and X_nosc.yaml differ only in the SC loss term (and the name, and the init: a continued run's
+    ablation continues the earlier ablation)."""
     cfgs = {p.stem: load_config(p) for p in CONFIGS.glob("*.yaml")}
     assert {"connectnet_v1", "connectnet_v1_nosc", "smoke"} <= set(cfgs)
-    sc, nosc = cfgs["connectnet_v1"], cfgs["connectnet_v1_nosc"]
-    assert [t["type"] for t in sc["loss"]] == ["cross_entropy", "lovasz_softmax", "semantic_connectivity"]
-    assert [t["type"] for t in nosc["loss"]] == ["cross_entropy", "lovasz_softmax"]
-    assert sc["loss"][:2] == nosc["loss"]
-    strip = lambda c: {k: v for k, v in c.items() if k not in ("loss", "name")}  # noqa: E731
-    assert strip(sc) == strip(nosc)
+    pairs = [(n[:-len("_nosc")], n) for n in cfgs if n.endswith("_nosc")]
+    assert ("connectnet_v1", "connectnet_v1_nosc") in pairs
+    for with_sc, without in pairs:
+        sc, nosc = cfgs[with_sc], cfgs[without]
+        assert [t["type"] for t in sc["loss"]] == ["cross_entropy", "lovasz_softmax", "semantic_connectivity"]
+        assert [t["type"] for t in nosc["loss"]] == ["cross_entropy", "lovasz_softmax"]
+        assert sc["loss"][:2] == nosc["loss"]
+        strip = lambda c: {k: v for k, v in c.items() if k not in ("loss", "name", "model")}  # noqa: E731
+        assert strip(sc) == strip(nosc), with_sc
+        init_sc, init_nosc = str(sc["model"]["init"]), str(nosc["model"]["init"])
+        assert init_sc == init_nosc or (init_nosc == init_sc.replace("/connectnet_v1/", "/connectnet_v1_nosc/")
+                                        and init_sc != init_nosc), with_sc
+        assert {k: v for k, v in sc["model"].items() if k != "init"} == \
+            {k: v for k, v in nosc["model"].items() if k != "init"}
     from vbg_app.train.losses import build_loss
     for c in cfgs.values():
         build_loss(c["loss"])  # every shipped loss section builds
