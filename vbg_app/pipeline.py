@@ -133,6 +133,7 @@ class PipelineStats:
     source_error: str = ""
     sink_state: str = "ok"      # ok | error (the last send failed)
     sink_error: str = ""
+    sink_problem: str = ""      # sink_error without the fix (a shell that handles the failure gives its own advice)
     sink_errors_in_row: int = 0  # consecutive failed sends (0 after one that worked)
     held: int = 0               # frames repeated while no new frame came
     cards: int = 0              # "camera unavailable" cards sent
@@ -220,6 +221,7 @@ class Pipeline:
     def set_sink(self, sink) -> None:
         old, self.sink = self.sink, sink
         self.stats.sink_state, self.stats.sink_error, self.stats.sink_errors_in_row = "ok", "", 0
+        self.stats.sink_problem = ""
         if old is not None and old is not sink:
             try:
                 old.close()
@@ -312,6 +314,7 @@ class Pipeline:
             self.sink.send(out)
         except Exception as exc:
             st.sink_state, st.sink_error = "error", self._record_error("output", exc)
+            st.sink_problem = exc.what if isinstance(exc, VbgError) else st.sink_error
             st.sink_errors_in_row += 1
             return False
         finally:

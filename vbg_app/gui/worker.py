@@ -23,7 +23,6 @@ import dataclasses
 import logging
 import os
 import queue
-import re
 import threading
 import time
 
@@ -271,8 +270,9 @@ class PipelineWorker(QObject):
         if self._vcam_on and st.sink_state == "error" and st.sink_errors_in_row >= 3:
             from vbg_app.sinks import NullSink
 
-            # the sink's own advice ("vbg reopens it by itself ...") is for `vbg run`; the GUI stops it instead
-            error = re.sub(r";? *vbg reopens it by itself every [0-9.]+ s", "", st.sink_error or "")
+            # what failed, without the sink's own fix ("vbg reopens it by itself", for `vbg run`): the GUI stops
+            # the virtual camera instead and says how to retry
+            error = f"{st.sink_problem}." if st.sink_problem else st.sink_error
             pipe.set_sink(NullSink())  # closes the failed virtual camera; the preview goes on
             self._vcam_on = False
             log.warning("virtual camera failed: %s", error)
