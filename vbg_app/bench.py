@@ -24,8 +24,8 @@ What is measured, per configuration (engine, provider, threads, size)
   process CPU it keeps busy at that rate (``cpu_pct`` of the whole machine): the CPU left to the
   meeting app is 100 − ``cpu_pct``. Measured, not extrapolated, because ONNX Runtime's spinning worker
   threads cost CPU that a full-speed run hides.
-* **memory**: ``rss_mb`` (current resident set after the configuration, from ``/proc/self/statm`` where
-  available) and ``peak_rss_mb`` (``getrusage(RUSAGE_SELF).ru_maxrss``). The peak is process-wide and never
+* **memory**: ``rss_mb`` (current resident set after the configuration) and ``peak_rss_mb`` (the process's
+  peak resident set: ``getrusage`` on Unix, the peak working set on Windows; see ``vbg_app/procinfo.py``). The peak is process-wide and never
   goes down: in one process it is the peak of everything run so far (``peak_scope: "process"``). With
   ``--isolate`` each configuration runs in a fresh subprocess and its peak is its own
   (``peak_scope: "isolated"``; costs an interpreter start and a model load per configuration).
@@ -77,7 +77,6 @@ import json
 import math
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -91,6 +90,8 @@ import numpy as np
 
 from vbg_app import __version__
 from vbg_app.errors import BadInput, VbgError, run_command
+from vbg_app.procinfo import loadavg as _loadavg
+from vbg_app.procinfo import peak_rss_mb, rss_mb
 
 SCHEMA = "vbg.bench/1"
 DEFAULT_SIZES = "640x480,1280x720,1920x1080"
@@ -260,13 +261,6 @@ def _version(module: str) -> str | None:
     return getattr(mod, "__version__", "unknown")
 
 
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except (OSError, AttributeError):
-        return None
-
-
 def usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -295,24 +289,6 @@ def machine_info() -> dict:
         "loadavg_start": _loadavg(),
         "loadavg_end": None,
     }
-
-
-# -- memory --------------------------------------------------------------------------------------------
-def rss_mb() -> float | None:
-    """Current resident set of this process in MiB (Linux /proc), else None."""
-    try:
-        with open("/proc/self/statm") as f:
-            pages = int(f.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError, AttributeError):
-        return None
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set of this process so far in MiB (process-wide, monotonic)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak = peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB elsewhere
-    return max(peak, rss_mb() or 0.0)  # the kernel updates ru_maxrss lazily: never report peak < current
 
 
 # -- frames --------------------------------------------------------------------------------------------

@@ -30,39 +30,12 @@ import threading
 import time
 from pathlib import Path
 
+from vbg_app.procinfo import loadavg as _loadavg
+from vbg_app.procinfo import os_threads, rss_mb
+
 SMOOTHINGS = ("flow", "ema", "none")
 MAX_GROWTH_PCT = 5.0
 MAX_STALL_MS = 500.0
-
-
-def rss_mb() -> float:
-    """Resident memory of this process in MiB (Linux /proc; elsewhere the peak from getrusage)."""
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        import resource
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
-
-
-def os_threads() -> int:
-    """Threads of this process as the OS sees them (native ones too, e.g. onnxruntime's), or -1."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Threads:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return -1
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except (OSError, AttributeError):
-        return None
 
 
 def backgrounds() -> list[str]:
