@@ -111,3 +111,40 @@ def test_run_with_a_letterbox_model_keeps_a_portrait_frame_aligned(tmp_path):
     assert np.abs(result[inner].astype(int) - frame[inner].astype(int)).mean() < 12  # the person stays
     green = (result[outer][:, 1] > 200) & (result[outer][:, 0] < 60) & (result[outer][:, 2] < 60)
     assert green.mean() > 0.97  # everything around it became the green background
+
+
+def _clip(path, n, size=(160, 90), fps=25):
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    assert vw.isOpened()
+    for i in range(n):
+        vw.write(np.full((size[1], size[0], 3), 20 + 8 * i, np.uint8))
+    vw.release()
+    return path
+
+
+def test_a_video_into_a_file_ends_by_itself_with_the_clips_frame_count(tmp_path, capsys):
+    """The README's own example: no --frames, no --loop. Before, the clip looped and the file grew forever."""
+    clip, out = _clip(tmp_path / "talk.avi", 17), tmp_path / "out.mp4"
+    model = make_model(tmp_path / "tiny.onnx", size_wh=(64, 36))
+    rc = cli.main(["run", "--source", f"video:{clip}", "--sink", f"file:{out}", "--model", str(model),
+                   "--frames", "200", "--quiet"])  # --frames only bounds the test if the source never ends
+    assert rc == 0
+    assert "17 frames (source ended)" in capsys.readouterr().err
+    assert len(read_frames(out)) == 17
+
+
+def test_loop_plays_a_video_again_until_frames(tmp_path, capsys):
+    clip, out = _clip(tmp_path / "talk.avi", 7), tmp_path / "out.avi"
+    model = make_model(tmp_path / "tiny.onnx", size_wh=(64, 36))
+    rc = cli.main(["run", "--source", f"video:{clip}", "--sink", f"file:{out}", "--model", str(model),
+                   "--loop", "--frames", "20", "--as-fast-as-possible", "--quiet"])
+    assert rc == 0
+    assert "20 frames" in capsys.readouterr().err
+    assert len(read_frames(out)) == 20
+
+
+def test_help_says_how_a_video_ends(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--loop" in text and "A video plays once and the run ends at its end" in text

@@ -87,7 +87,7 @@ def test_video_without_loop_ends(video):
 
 def test_video_realtime_is_paced_without_spinning(video):
     n = 16
-    with VideoSource(video, realtime=True) as src:
+    with VideoSource(video, loop=True, realtime=True) as src:
         assert src.live
         t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(n):
@@ -98,7 +98,7 @@ def test_video_realtime_is_paced_without_spinning(video):
 
 
 def test_video_as_fast_as_possible_is_not_paced(video):
-    with VideoSource(video, realtime=False) as src:
+    with VideoSource(video, loop=True, realtime=False) as src:
         t0 = time.perf_counter()
         for _ in range(30):
             src.read()
@@ -333,4 +333,4 @@ def test_open_source_specs(tmp_path, video):
     with open_source(f"video:{video}", realtime=False, loop=False) as src:
         assert isinstance(src, VideoSource) and not src.loop
     with open_source(str(video), realtime=False) as src:  # a bare path is opened by its extension
-        assert isinstance(src, VideoSource)
+        assert isinstance(src, VideoSource) and not src.loop  # a video plays once unless asked to loop

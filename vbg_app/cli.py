@@ -33,7 +33,8 @@ def _add_run(sub) -> None:
     p = sub.add_parser("run", help="run the virtual background headless",
                        description="Camera/video/demo → segmentation → smoothing → background → virtual camera/file.")
     p.add_argument("--source", default="demo", help="demo | camera:N | camera:/dev/videoN | video:PATH | image:PATH "
-                   "(default: demo, a built-in moving portrait)")
+                   "(default: demo, a built-in moving portrait). A video plays once and the run ends at its "
+                   "end (see --loop)")
     p.add_argument("--background", default="blur", help="blur[:STRENGTH] | image:PATH | video:PATH | color:#RRGGBB | "
                    "none (default: blur)")
     p.add_argument("--sink", default="vcam", help="vcam[:DEVICE] | file:PATH | null (default: vcam)")
@@ -51,6 +52,8 @@ def _add_run(sub) -> None:
     p.add_argument("--no-cleanup", action="store_true", help="keep small blobs detached from the person")
     p.add_argument("--as-fast-as-possible", action="store_true",
                    help="do not pace video files at their own frame rate (benchmarks)")
+    p.add_argument("--loop", action="store_true",
+                   help="play a video source again and again instead of ending the run at its end")
     p.add_argument("--frames", type=int, help="stop after N output frames")
     p.add_argument("--quiet", action="store_true", help="no live status line")
     p.set_defaults(func=_run)
@@ -66,7 +69,7 @@ def _run(args) -> int:
         source=args.source, background=args.background, sink=args.sink, engine=args.engine, model=args.model,
         provider=args.provider, threads=args.threads, size=parse_size(args.size) if args.size else None,
         fps=args.fps, smoothing=args.smoothing, mirror=args.mirror, refine=not args.no_refine,
-        cleanup=not args.no_cleanup, realtime=not args.as_fast_as_possible,
+        cleanup=not args.no_cleanup, realtime=not args.as_fast_as_possible, loop=args.loop,
     )
     with build_pipeline(config) as pipe:
         seg = pipe.segmenter
@@ -163,18 +166,28 @@ def _bad(text: str):
     return BadInput(text, "see `vbg run --help`")
 
 
-# subcommands whose module provides add_arguments(parser) and run(args) -> int; the modules import their
-# heavy dependencies (onnxruntime, Qt, torch) only inside run(), so `vbg --help` stays fast
+# Subcommands whose module provides add_arguments(parser) and run(args) -> int, with the extra that brings their
+# dependencies. Only the module of the command being run is imported (`vbg run` loads none of them, and a
+# module that cannot import on this OS or without its extra breaks only its own command).
 COMMANDS = {
-    "eval": ("vbg_app.evaluate", "measure IoU, mIoU, SC and flicker of models side by side"),
-    "bench": ("vbg_app.bench", "FPS, CPU and memory per engine x provider x size, no camera needed"),
-    "quantize": ("vbg_app.quantize", "int8 / trimmed copy of an ONNX model, keeping the vbg metadata"),
-    "gui": ("vbg_app.gui", "the desktop app (needs the gui extra: PySide6)"),
-    "train": ("vbg_app.train.cli", "train ConnectNet from a YAML config (needs the train extra: torch)"),
+    "eval": ("vbg_app.evaluate", "measure IoU, mIoU, SC and flicker of models side by side", None),
+    "bench": ("vbg_app.bench", "FPS, CPU and memory per engine x provider x size, no camera needed", None),
+    "quantize": ("vbg_app.quantize", "int8 / trimmed copy of an ONNX model, keeping the vbg metadata", None),
+    "gui": ("vbg_app.gui", "the desktop app (needs the gui extra: PySide6)", "gui"),
+    "train": ("vbg_app.train.cli", "train ConnectNet from a YAML config (needs the train extra: torch)", "train"),
+    "export": ("vbg_app.train.export", "export ConnectNet to ONNX with vbg metadata (needs the train extra: torch)",
+               "train"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv``: its first word that is not an option (vbg's own options take no value)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """vbg's parser. Of the :data:`COMMANDS`, only ``command``'s module is imported and given its arguments;
+    the others are listed by name and help text alone."""
     import importlib
 
     parser = argparse.ArgumentParser(prog="vbg", description="Real-time virtual background for video meetings.")
@@ -184,37 +197,32 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_run(sub)
     _add_devices(sub)
-    for name, (module_name, text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
+    for name, (module_name, text, extra) in COMMANDS.items():
+        if name != command:
+            sub.add_parser(name, help=text)
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            from vbg_app.errors import BadInput
+
+            fix = f"pip install 'vbg[{extra}]'" if extra else "reinstall vbg: pip install --force-reinstall vbg"
+            raise BadInput(f"vbg {name} cannot start: {exc.name or exc} is missing", fix) from None
         p = sub.add_parser(name, help=text, description=(module.__doc__ or text).split("\n\n")[0])
         module.add_arguments(p)
         p.set_defaults(func=module.run)
-    p = sub.add_parser("export", add_help=False,
-                       help="export ConnectNet to ONNX with vbg metadata (needs the train extra: torch)")
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of python -m vbg_app.train.export")
-    p.set_defaults(func=_export)
     return parser
 
 
-def _export(args) -> int:
-    try:
-        from vbg_app.train import export
-    except ImportError as exc:
-        from vbg_app.errors import BadInput
-        raise BadInput(f"export needs PyTorch ({exc.name} is missing)", "pip install 'vbg[train]'") from None
-    return export.main(args.rest)
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["export"]:  # pass everything, --help included, to the exporter's own parser
-        func, args = _export, argparse.Namespace(rest=argv[1:], verbose=False)
-    else:
-        args = build_parser().parse_args(argv)
-        func = args.func
+    return guarded(_main, sys.argv[1:] if argv is None else list(argv))
+
+
+def _main(argv: list[str]) -> int:
+    args = build_parser(_command_of(argv)).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    return guarded(func, args)
+    return args.func(args)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ class PipelineConfig:
     refine: bool = True              # edge-aware upsampling of the mask
     cleanup: bool = True             # drop small blobs not attached to the person
     realtime: bool = True            # pace video files at their own fps (False: as fast as possible)
+    loop: bool = False               # a video source starts again at its end (False: the run ends there)
 
     def as_dict(self) -> dict:
         return asdict(self)

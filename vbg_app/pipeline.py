@@ -477,7 +477,7 @@ def build_pipeline(config) -> Pipeline:
         compositor = Compositor(config.background, refine=config.refine, mirror=config.mirror,
                                 cleanup=config.cleanup)
         source = open_source(config.source, size=config.size, fps=config.fps, realtime=config.realtime,
-                             reconnect=True)  # a camera that goes away is reopened (ReconnectingSource)
+                             loop=config.loop, reconnect=True)  # a camera that goes away is reopened (ReconnectingSource)
         opened.append(source)
         segmenter = create_segmenter(config.engine, config.model, config.provider, config.threads)
         opened.append(segmenter)

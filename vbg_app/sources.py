@@ -532,13 +532,14 @@ def _probe(index: int, api: int, node, name: str, virtual: bool) -> dict | None:
 
 # -- video file ---------------------------------------------------------------------------------------
 class VideoSource(_SourceBase):
-    """A video file, looped by default; paced at its own fps when ``realtime`` else as fast as asked.
+    """A video file, played once (``loop=True``: again and again); paced at its own fps when ``realtime``
+    else as fast as asked.
 
     A pass that stops early (a corrupt or truncated file) is treated as the end of that pass, with a
     warning: it loops again, or ends with :class:`SourceEnded` when ``loop=False``.
     """
 
-    def __init__(self, path, loop: bool = True, realtime: bool = True) -> None:
+    def __init__(self, path, loop: bool = False, realtime: bool = True) -> None:
         self.path = _check_file(path, "video")
         self.description = f"video {self.path.name}"
         self.loop = loop
@@ -862,8 +863,9 @@ def open_source(spec: str, **opts) -> Source:
     ``demo`` | ``camera`` / ``camera:N`` / ``camera:/dev/videoN`` | ``video:PATH`` | ``image:PATH``; a bare
     number is a camera and a bare existing file path is opened by its extension. Options (None = default):
     ``size=(w, h)`` or ``width``/``height`` and ``fps`` (camera, demo; fps also for images), ``mjpg``
-    (camera), ``loop`` (video), ``realtime`` (video, image, demo), ``reconnect`` (camera: wrap it in a
-    :class:`ReconnectingSource` that reopens it when it goes away). Options a source does not use are ignored.
+    (camera), ``loop`` (video: start again at its end; default False, the source ends), ``realtime`` (video,
+    image, demo), ``reconnect`` (camera: wrap it in a :class:`ReconnectingSource` that reopens it when it goes
+    away). Options a source does not use are ignored.
     """
     spec = (spec or "").strip()
     w, h = _size_opts(opts)
@@ -892,8 +894,7 @@ def open_source(spec: str, **opts) -> Source:
                                       source=CameraSource(target, w, h, fps, mjpg))
         return CameraSource(target, w, h, fps, mjpg)
     if scheme_l == "video":
-        loop = opts.get("loop")
-        return VideoSource(rest, loop=True if loop is None else bool(loop), realtime=realtime)
+        return VideoSource(rest, loop=bool(opts.get("loop", False)), realtime=realtime)
     if scheme_l == "image":
         return ImageSource(rest, fps=fps or 30.0, realtime=realtime)
     raise BadInput(f"unknown source {spec!r}", f"use one of: {SOURCE_FORMS}")

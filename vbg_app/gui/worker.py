@@ -416,7 +416,7 @@ class PipelineWorker(QObject):
 
     def _load_source(self, spec, size, fps):
         from vbg_app.sources import open_source
-        return open_source(spec, size=size, fps=fps, realtime=True, reconnect=True)
+        return open_source(spec, size=size, fps=fps, realtime=True, loop=True, reconnect=True)
 
     def _load_engine(self, engine, provider, model):
         from vbg_app.engines import create_segmenter
@@ -559,7 +559,8 @@ class PipelineWorker(QObject):
 
         cfg = self.config
         try:
-            return open_source(cfg.source, size=cfg.size, fps=cfg.fps, realtime=cfg.realtime, reconnect=True)
+            return open_source(cfg.source, size=cfg.size, fps=cfg.fps, realtime=cfg.realtime, loop=True,
+                               reconnect=True)
         except VbgError as exc:
             if cfg.source == "demo":
                 self.sourceChanged.emit("error", cfg.source, exc.one_line())
