@@ -206,7 +206,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         except ImportError as exc:
             from vbg_app.errors import BadInput
 
-            fix = f"pip install 'vbg[{extra}]'" if extra else "reinstall vbg: pip install --force-reinstall vbg"
+            fix = (f"install the {extra} extra: pip install 'vbg[{extra}]'" if extra
+                   else "reinstall vbg: pip install --force-reinstall vbg")
             raise BadInput(f"vbg {name} cannot start: {exc.name or exc} is missing", fix) from None
         p = sub.add_parser(name, help=text, description=(module.__doc__ or text).split("\n\n")[0])
         module.add_arguments(p)
