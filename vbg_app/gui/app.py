@@ -1,9 +1,10 @@
 """Start-up of the desktop app: Qt environment, logging, exception hooks, folders, then the window.
 
-Order matters: the Qt environment fix (``qtenv``) runs before PySide6 creates the application, logging and
-the exception hooks are in place before the window exists, so nothing can crash silently: an uncaught
-exception in the GUI thread or any other thread is logged with its traceback to
-``<data_dir>/logs/vbg-gui.log`` and shown in a dialog.
+Order matters: the Qt environment fix (``qtenv``) runs before PySide6 creates the application; the checks in
+``qtcheck`` (missing xcb libraries before the application exists, PySide6's paint bug before the window is
+built) end start-up with one line and exit code 3 instead of an abort; logging and the exception hooks are in
+place before the window exists, so nothing can crash silently: an uncaught exception in the GUI thread or any
+other thread is logged with its traceback to ``<data_dir>/logs/vbg-gui.log`` and shown in a dialog.
 """
 from __future__ import annotations
 
@@ -130,7 +131,23 @@ def run_app(args) -> int:
         from vbg_app.compose import parse_background
         parse_background(args.background).close()  # a typo is reported now, like `vbg run` does
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    from vbg_app.gui import qtcheck
+
+    app = QApplication.instance()
+    if app is None:
+        try:
+            qtcheck.check_xcb_libraries()  # Qt would abort (only "Aborted") without them
+        except qtcheck.QtUnusable as exc:
+            log.info("refused to start: %s", exc.one_line())  # the file only: guarded() prints the line
+            raise
+        app = QApplication(sys.argv[:1])
+    try:
+        qtcheck.check_paint_refcount()  # PySide6 6.12.0 on Python < 3.12 would crash within a minute (issue #13)
+    except qtcheck.QtUnusable as exc:
+        log.info("refused to start: %s", exc.one_line())
+        if not (screenshot or quit_after):  # started from a menu, stderr is nowhere: say it in a dialog too
+            QMessageBox.critical(None, "vbg cannot start", exc.one_line())
+        raise
     app.setApplicationName("vbg")
     app.setApplicationDisplayName("vbg")
     app.setDesktopFileName("vbg")
