@@ -177,6 +177,7 @@ COMMANDS = {
     "train": ("vbg_app.train.cli", "train ConnectNet from a YAML config (needs the train extra: torch)", "train"),
     "export": ("vbg_app.train.export", "export ConnectNet to ONNX with vbg metadata (needs the train extra: torch)",
                "train"),
+    "label": ("vbg_app.label", "soft person labels from teacher models, for training and evaluation", None),
 }
 
 
