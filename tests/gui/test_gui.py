@@ -241,17 +241,33 @@ def test_virtual_camera_switch_sends_frames_to_the_backend(qtbot, make_window, f
     assert fake_vcam.count == sent and not win.vcam_button.isChecked()
 
 
-def test_missing_virtual_camera_shows_the_fix_and_keeps_the_preview(qtbot, make_window, monkeypatch):
+def test_missing_virtual_camera_says_so_in_the_guis_words_and_keeps_the_preview(qtbot, make_window, monkeypatch):
     import platform
     monkeypatch.setattr(platform, "system", lambda: "Linux")
     win = make_window()
     wait_running(qtbot, win)
+    assert not win.vcam_help_button.isVisible()
     with no_backends():
         win.set_virtual_camera(True)
-        qtbot.waitUntil(lambda: win.vcam_state[0] == "error", timeout=WAIT)
-    assert "modprobe v4l2loopback" in win.vcam_state_label.text()
+        qtbot.waitUntil(lambda: win.vcam_state[0] == "missing", timeout=WAIT)
+    label = win.vcam_state_label.text()
+    assert label.startswith("No virtual camera found.")
+    assert "--sink" not in label and "modprobe" not in label and "pyvirtualcam" not in label  # no CLI advice
+    assert "pyvirtualcam" in win.vcam_state_label.toolTip()  # the sink's own words stay at hand
     assert not win.vcam_button.isChecked() and "Off" in win.vcam_button.text()
+    assert win.vcam_help_button.isVisible()
+    win.vcam_help_button.click()
+    box = win.vcam_help_box
+    assert box is not None and box.isVisible() and box.windowTitle() == "Set up a virtual camera"
+    steps = box.informativeText()
+    assert "sudo apt install v4l2loopback-dkms" in steps
+    assert 'sudo modprobe v4l2loopback exclusive_caps=1 card_label="vbg"' in steps
+    assert "pyvirtualcam" in box.detailedText()
+    box.close()
     wait_running(qtbot, win, frames=5)
+    win.set_virtual_camera(False)
+    qtbot.waitUntil(lambda: win.vcam_state[0] == "off", timeout=WAIT)
+    assert not win.vcam_help_button.isVisible() and win.vcam_state_label.toolTip() == ""
 
 
 def test_start_up_says_when_no_virtual_camera_exists(qtbot, make_window, monkeypatch):
@@ -260,9 +276,25 @@ def test_start_up_says_when_no_virtual_camera_exists(qtbot, make_window, monkeyp
     with no_backends():
         win = make_window(probe_virtual_camera=True)
         qtbot.waitUntil(lambda: win.vcam_state[0] == "unavailable", timeout=WAIT)
-    assert "No virtual camera is available yet" in win.vcam_state_label.text()
-    assert "modprobe v4l2loopback" in win.vcam_state_label.text()
+    label = win.vcam_state_label.text()
+    assert "No virtual camera found yet" in label and "--sink" not in label and "modprobe" not in label
+    assert "modprobe v4l2loopback" in win.vcam_state_label.toolTip()
+    assert win.vcam_help_button.isVisible()
     assert win.vcam_button.isEnabled() and not win.vcam_button.isChecked()
+
+
+@pytest.mark.parametrize("system, wanted", [
+    ("Linux", ["sudo apt install v4l2loopback-dkms", 'sudo modprobe v4l2loopback exclusive_caps=1 card_label="vbg"']),
+    ("Windows", ["OBS Studio", "Start Virtual Camera", "OBS Virtual Camera"]),
+    ("Darwin", ["OBS Studio 30 or newer", "Start Virtual Camera", "system extension"]),
+    ("FreeBSD", ["no virtual camera for FreeBSD"]),
+])
+def test_virtual_camera_set_up_steps_per_system(system, wanted):
+    from vbg_app.gui.vcamhelp import setup_steps
+
+    steps = setup_steps(system)
+    assert all(w in steps for w in wanted), steps
+    assert "--sink" not in steps
 
 
 def test_closing_the_window_with_the_camera_on_stops_every_thread(qtbot, make_window, fake_vcam):

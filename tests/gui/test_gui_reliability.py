@@ -87,8 +87,10 @@ def test_a_virtual_camera_that_fails_midway_shows_it_keeps_the_preview_and_can_b
     fake_vcam.fail_send = "write: No such device"
     qtbot.waitUntil(lambda: win.vcam_state[0] == "lost", timeout=WAIT)
     label = win.vcam_state_label.text()
-    assert label.startswith("Stopped:") and "No such device" in label and "turn it on again" in label
-    assert "by itself" not in label  # the CLI's self-reopen advice does not contradict the GUI's
+    assert label.startswith("The virtual camera stopped.") and "turn it on again" in label
+    assert "No such device" in win.vcam_state_label.toolTip()  # what failed, at hand
+    assert "by itself" not in label + win.vcam_state_label.toolTip()  # the CLI's self-reopen advice is not shown
+    assert win.vcam_help_button.isVisible()
     assert not win.vcam_button.isChecked() and "Off" in win.vcam_button.text()
     assert fake_vcam.closed == 1  # the failed camera was released
     wait_running(qtbot, win, frames=5)  # the preview goes on

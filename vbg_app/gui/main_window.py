@@ -13,14 +13,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
-from PySide6.QtWidgets import (QBoxLayout, QCheckBox, QFrame, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSizePolicy,
-                               QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QBoxLayout, QCheckBox, QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
+                               QPushButton, QSizePolicy, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from vbg_app.gui.controls import ControlsPanel
 from vbg_app.gui.gallery import BackgroundGallery
 from vbg_app.gui.library import BackgroundLibrary
 from vbg_app.gui.settings import SettingsStore, data_dir
 from vbg_app.gui.tray import Tray, app_icon, tray_available
+from vbg_app.gui.vcamhelp import HELP_INTRO, HELP_STATES, HELP_TITLE, setup_steps, steps_html, vcam_label
 from vbg_app.gui.worker import ENGINE_TITLES, PipelineWorker
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ QLabel#banner[level="info"] { background: #e7f1ff; color: #0b3d91; }
 QLabel#banner[level="warning"] { background: #fff4d6; color: #6b4a00; }
 QLabel#banner[level="error"] { background: #fde2e1; color: #8a1c14; }
 QLabel#vcamState[state="on"] { color: #1b7a33; font-weight: bold; }
-QLabel#vcamState[state="error"], QLabel#vcamState[state="lost"] { color: #a1241a; }
+QLabel#vcamState[state="error"], QLabel#vcamState[state="missing"], QLabel#vcamState[state="lost"] { color: #a1241a; }
 QLabel#vcamState[state="unavailable"] { color: #8a5a00; }
 QLabel#sourceState[level="error"], QLabel#engineState[level="error"] { color: #a1241a; }
 QLabel#readout { color: #555; font-family: monospace; }
@@ -198,9 +199,15 @@ class MainWindow(QMainWindow):
         self.vcam_state_label.setObjectName("vcamState")
         self.vcam_state_label.setWordWrap(True)
         self.vcam_state_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.vcam_help_button = QPushButton("How to set it up")
+        self.vcam_help_button.setToolTip("The steps that give this computer a virtual camera")
+        self.vcam_help_button.clicked.connect(self.show_vcam_help)
+        self.vcam_help_button.hide()
+        self.vcam_help_box: QMessageBox | None = None
         vcam_row = QHBoxLayout()
         vcam_row.addWidget(self.vcam_button)
         vcam_row.addWidget(self.vcam_state_label, 1)
+        vcam_row.addWidget(self.vcam_help_button)
         vcam_frame = QFrame()
         vcam_frame.setFrameShape(QFrame.Shape.StyledPanel)
         vcam_frame.setLayout(vcam_row)
@@ -354,20 +361,34 @@ class MainWindow(QMainWindow):
         self.vcam_button.blockSignals(False)
         self.vcam_button.setText({"on": "Virtual camera: On", "starting": "Virtual camera: …"}.get(
             state, "Virtual camera: Off"))
-        if state == "off":
-            text = "Off. Turn it on, then choose the virtual camera in your meeting app."
-        elif state == "error":
-            text = f"Could not start: {text}"
-        elif state == "lost":
-            text = f"Stopped: {text} The preview goes on; turn it on again to retry."
-        elif state == "unavailable":
-            text = f"Off. No virtual camera is available yet: {text}"
+        detail = text
+        text = vcam_label(state, detail)
         self.vcam_state_label.setText(text)
+        self.vcam_state_label.setToolTip(detail if state in HELP_STATES else "")  # the sink's own words
+        self.vcam_help_button.setVisible(state in HELP_STATES)
         self.vcam_state_label.setProperty("state", state)
         self.vcam_state_label.style().unpolish(self.vcam_state_label)
         self.vcam_state_label.style().polish(self.vcam_state_label)
         if self.tray is not None:
             self.tray.set_vcam_state(state, text)
+
+    def show_vcam_help(self) -> None:
+        """The set-up steps for this system in a dialog (not modal to the app: the preview goes on), with the
+        last failure's own text under "Show Details..."."""
+        if self.vcam_help_box is not None:
+            self.vcam_help_box.close()
+        box = QMessageBox(QMessageBox.Icon.Information, HELP_TITLE, HELP_INTRO, QMessageBox.StandardButton.Close,
+                          self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setStyleSheet("QLabel#qt_msgbox_informativelabel { min-width: 600px; }")  # the commands fit
+        box.setInformativeText(steps_html(setup_steps()))
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        state, detail = self.vcam_state
+        if state in HELP_STATES and detail:
+            box.setDetailedText(detail)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        self.vcam_help_box = box
+        box.show()
 
     # -- choices ---------------------------------------------------------------------------------
     def _change(self, **values) -> None:

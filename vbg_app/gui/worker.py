@@ -31,7 +31,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
-from vbg_app.errors import VbgError
+from vbg_app.errors import DeviceUnavailable, VbgError
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class PipelineWorker(QObject):
     frameReady = Signal(QImage, QImage)   # output, original (null unless show_original)
     statsReady = Signal(dict)             # pipeline stats + cpu, source, sink, engine, provider, fallback
     message = Signal(str, str)            # level (info | warning | error), text
-    vcamChanged = Signal(str, str)        # state (off | starting | on | error | lost | unavailable), text
+    vcamChanged = Signal(str, str)        # state (off | starting | on | error | missing | lost | unavailable), text
     sourceChanged = Signal(str, str, str)  # state (opening | ok | error | lost), spec, text
     engineChanged = Signal(dict)          # engine, provider, requested, fallback_reason, note
     backgroundApplied = Signal(str, str)  # spec, error text ("" when applied)
@@ -359,6 +359,9 @@ class PipelineWorker(QObject):
         fps = self.config.fps or getattr(pipe.source, "fps", 0) or 30.0
         try:
             sink = open_sink("vcam", pipe.source.size_wh, fps)
+        except DeviceUnavailable as exc:  # no virtual camera on this system (the text is the sink's, for the CLI)
+            self.vcamChanged.emit("missing", exc.one_line())
+            return
         except VbgError as exc:
             self.vcamChanged.emit("error", exc.one_line())
             return
