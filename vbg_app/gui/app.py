@@ -189,14 +189,16 @@ def run_app(args) -> int:
         win.screenshotSaved.connect(saved)
         win.screenshot_after(frames, screenshot)
 
-        def too_slow() -> None:  # no frames at all: save what is there (with the messages) and fail
+        limit_s = max(120, frames // 10)  # slower than 10 fps on average: something is wrong
+
+        def too_slow() -> None:  # (nearly) no frames: save what is there (with the messages) and fail
             if win.frames_shown < frames:
-                print(f"vbg gui: only {win.frames_shown} of {frames} frames after 120 s; saving anyway",
+                print(f"vbg gui: only {win.frames_shown} of {frames} frames after {limit_s} s; saving anyway",
                       file=sys.stderr)
                 result["rc"] = 1
                 win.save_screenshot(screenshot)
 
-        QTimer.singleShot(120_000, too_slow)
+        QTimer.singleShot(limit_s * 1000, too_slow)
     elif quit_after:
         def check() -> None:
             if win.frames_shown >= quit_after:
