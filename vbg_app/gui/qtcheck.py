@@ -220,8 +220,17 @@ def paint_verdict(drop: int, calls: int, python: tuple[int, int], pyside_version
     return QtUnusable(
         f"PySide6 {pyside_version} on Python {py} has a bug that crashes the app within a minute (None's "
         f"reference count falls on every paint: {drop} over {calls} calls)",
-        f'install another PySide6: pip install "PySide6-Essentials>=6.6,!={pyside_version}" '
+        f'install another PySide6: pip install "PySide6-Essentials>=6.6,{_before(pyside_version)}" '
         "(or run vbg on Python 3.12 or newer)")
+
+
+def _before(version: str) -> str:
+    """A pip constraint that leaves out ``version``'s whole minor series ("6.12.0" -> "<6.12", as vbg's own
+    requirements do for 6.12 on Python < 3.12), or just ``version`` when it does not parse."""
+    parts = version.split(".")
+    if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+        return f"<{parts[0]}.{parts[1]}"
+    return f"!={version}"
 
 
 def check_paint_refcount(probe: Callable[[], int] | None = None, python: tuple[int, int] | None = None,
