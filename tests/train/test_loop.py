@@ -135,9 +135,9 @@ def test_smoke_training_loss_decreases_and_writes_outputs(tmp_path, capsys):
     assert [int(r["iter"]) for r in val_rows] == [20, 40]
     for name in ("last.pt", "best.pt", "curves.png", "log.csv"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0
-    ckpt = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(out / "last.pt", map_location="cpu", weights_only=True)  # plain data: no code in a checkpoint
     assert ckpt["iteration"] == 40 and {"model", "optimizer", "scheduler", "rng", "config", "best"} <= set(ckpt)
-    best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
+    best = torch.load(out / "best.pt", map_location="cpu", weights_only=True)
     assert best["best"]["val_iou"] == pytest.approx(max(float(r["val_iou"]) for r in val_rows), rel=1e-5)
     # the exported model runs and carries the training size
     ort = pytest.importorskip("onnxruntime")

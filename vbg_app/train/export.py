@@ -335,15 +335,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.checkpoint is not None:
+        from vbg_app.train.checkpoint import load_checkpoint
         from vbg_app.train.model import ConnectNet
 
         if not args.checkpoint.is_file():
             raise BadInput(f"checkpoint {args.checkpoint} does not exist", "pass a .pt file written by vbg train")
+        ckpt = load_checkpoint(args.checkpoint)  # tensors and plain data only: never runs code from the file
         try:
-            ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
             model = ConnectNet()
             model.load_state_dict(ckpt.get("model", ckpt) if isinstance(ckpt, dict) else ckpt)
-        except Exception as exc:  # not a torch file, or another architecture's weights
+        except Exception as exc:  # another architecture's weights
             raise BadInput(f"{args.checkpoint} is not a ConnectNet checkpoint ({str(exc)[:120]})",
                            "pass best.pt or last.pt from a vbg train output folder") from None
         model.eval()

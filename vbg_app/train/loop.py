@@ -39,6 +39,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from vbg_app.errors import BadInput
+from vbg_app.train.checkpoint import load_checkpoint, save_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CALIBRATION_EPOCH = 1_000_000  # augmentation seed of the BN re-calibration batches (not a training epoch)
@@ -342,8 +343,13 @@ def build_model(cfg: dict, train_ds=None, device=torch.device("cpu"), log=print)
             recalibrate_bn(model, batches)
             log(f"imported released weights from {path}; BN re-calibrated on {n} batches")
     elif init != "random":
-        ckpt = torch.load(resolve_path(init), map_location="cpu", weights_only=False)
-        model.load_state_dict(ckpt.get("model", ckpt))
+        ckpt = load_checkpoint(resolve_path(init), "set model.init to a .pt file written by vbg train, "
+                               "released or random")
+        try:
+            model.load_state_dict(ckpt.get("model", ckpt) if isinstance(ckpt, dict) else ckpt)
+        except (RuntimeError, TypeError, AttributeError) as exc:
+            raise BadInput(f"model.init {init} is not a ConnectNet checkpoint ({str(exc).splitlines()[0][:120]})",
+                           "set model.init to a .pt file written by vbg train, released or random") from None
         log(f"initialised from {init}")
     return model.to(device)
 
@@ -420,9 +426,9 @@ def validate(model: torch.nn.Module, vals, device, batch_size: int = 8, workers:
                 for p, lab in zip(pred, labels):
                     acc.update(p, label_to_metric(lab))
             r = acc.result()
-            out[f"{v.name}/iou"] = r["person_iou"]
-            out[f"{v.name}/miou"] = r["miou"]
-            out[f"{v.name}/sc"] = r["sc"]
+            out[f"{v.name}/iou"] = float(r["person_iou"])
+            out[f"{v.name}/miou"] = float(r["miou"])
+            out[f"{v.name}/sc"] = float(r["sc"])
         ious = [out[f"{v.name}/iou"] for v in vals]
         out["val_iou"] = float(np.mean(ious)) if ious else float("nan")
     finally:
@@ -436,7 +442,10 @@ def _unwrap(model):
 
 
 def rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """The RNG states as tensors and plain data (the numpy key array as a list): loadable with weights_only."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": random.getstate(), "numpy": (name, keys.tolist(), int(pos), int(has_gauss), float(cached)),
+             "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -444,17 +453,11 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(path: Path, **state) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
 
 
 class CsvLog:
@@ -579,7 +582,13 @@ def _train(cfg, resume, export_path, device, dinfo, progress, say, build_loss, s
         rpath = out_dir / "last.pt" if resume == "auto" else Path(resolve_path(resume))
         if not rpath.is_file():
             raise BadInput(f"checkpoint {rpath} not found", "train without --resume first, or pass the .pt path")
-        ckpt = torch.load(rpath, map_location="cpu", weights_only=False)
+        ckpt = load_checkpoint(rpath, "resume from the last.pt that vbg train wrote in the output folder")
+        missing = [k for k in ("model", "optimizer", "scheduler", "iteration") if not isinstance(ckpt, dict)
+                   or k not in ckpt]
+        if missing:
+            raise BadInput(f"{rpath} is not a checkpoint vbg train can resume from (no {', '.join(missing)})",
+                           "resume from the last.pt that vbg train wrote in the output folder, or start from "
+                           "its weights alone with --set model.init=PATH")
     model = build_model(cfg if ckpt is None else {**cfg, "model": {**cfg["model"], "init": "random"}},
                         train_ds, torch.device("cpu"), say)
     model = model.to(device)
@@ -740,7 +749,7 @@ def export_best(cfg: dict, out_dir: Path, path: str, say=print) -> Path:
 
     want_best = cfg["export"].get("checkpoint", "best") == "best"
     src = out_dir / "best.pt" if want_best and (out_dir / "best.pt").is_file() else out_dir / "last.pt"
-    ckpt = torch.load(src, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(src)
     model = ConnectNet()
     model.load_state_dict(ckpt["model"])
     model.eval()
