@@ -148,3 +148,22 @@ def test_help_says_how_a_video_ends(capsys):
         cli.main(["run", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--loop" in text and "A video plays once and the run ends at its end" in text
+
+
+# -- --fps is a frame rate (issue #17, attack 8) ------------------------------------------------------------------
+@pytest.mark.parametrize("fps", ["-1", "0", "0.001", "0.5", "241", "1e9", "nan", "NaN", "inf", "-inf", "abc", ""])
+def test_fps_outside_1_to_240_or_not_a_number_is_refused_in_one_line(fps, tmp_path, capsys):
+    out = tmp_path / "o.mp4"
+    model = make_model(tmp_path / "tiny.onnx")
+    assert cli.main(["run", f"--fps={fps}", "--source", "demo", "--sink", f"file:{out}", "--frames", "2",
+                     "--model", str(model), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: frame rate ") and "1 to 240" in err[0] and "--fps" in err[0]
+    assert "disk" not in err[0] and not list(tmp_path.glob("o*"))  # refused before any file is opened
+
+
+def test_fps_within_the_range_is_taken():
+    from vbg_app.config import parse_fps
+
+    assert [parse_fps(v) for v in ("1", "29.97", " 60 ", "240", 30)] == [1.0, 29.97, 60.0, 240.0, 30.0]
+    assert cli.build_parser("run").parse_args(["run", "--fps", "15"]).fps == 15.0

@@ -28,7 +28,7 @@ log = logging.getLogger("vbg")
 
 # -- vbg run ----------------------------------------------------------------------------------------
 def _add_run(sub) -> None:
-    from vbg_app.config import DEFAULT_SMOOTHING, SMOOTHING
+    from vbg_app.config import DEFAULT_SMOOTHING, FPS_RANGE, SMOOTHING, parse_fps
 
     p = sub.add_parser("run", help="run the virtual background headless",
                        description="Camera/video/demo → segmentation → smoothing → background → virtual camera/file.")
@@ -44,7 +44,8 @@ def _add_run(sub) -> None:
                    help="auto | cpu | cuda | tensorrt | directml | coreml | openvino (default: auto)")
     p.add_argument("--threads", type=int, help="inference threads (default: half the cores; 0 = all cores)")
     p.add_argument("--size", help="capture size WIDTHxHEIGHT for cameras and the demo, e.g. 1280x720")
-    p.add_argument("--fps", type=float, help="capture frame rate for cameras and the demo")
+    p.add_argument("--fps", type=parse_fps, help="capture frame rate for cameras and the demo, "
+                   f"{FPS_RANGE[0]:g} to {FPS_RANGE[1]:g}")
     p.add_argument("--smoothing", default=DEFAULT_SMOOTHING, choices=SMOOTHING,
                    help=f"temporal filter of the mask (default: {DEFAULT_SMOOTHING})")
     p.add_argument("--mirror", action="store_true", help="flip the output horizontally")

@@ -1,12 +1,14 @@
 """Settings of one pipeline, shared by the CLI, the GUI and the benchmark."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 
 from vbg_app.errors import BadInput
 
 SMOOTHING = ("none", "ema", "flow")
+FPS_RANGE = (1.0, 240.0)  # capture frame rates vbg accepts (cameras offer 5 to 240; the demo paces itself)
 DEFAULT_SMOOTHING = "flow"
 
 
@@ -50,6 +52,20 @@ def parse_size(text: str) -> tuple[int, int]:
     if not m or int(m.group(1)) < 16 or int(m.group(2)) < 16 or int(m.group(1)) > 7680 or int(m.group(2)) > 4320:
         raise BadInput(f"size {text!r} is not WIDTHxHEIGHT", "write it like 1280x720 (16 to 7680 wide)")
     return int(m.group(1)), int(m.group(2))
+
+
+def parse_fps(text) -> float:
+    """``"30"`` → ``30.0``: a capture frame rate, a finite number within :data:`FPS_RANGE` (so not ``-1``,
+    ``0``, ``nan`` or ``inf``, which a camera or a video file would refuse or misreport much later)."""
+    lo, hi = FPS_RANGE
+    try:
+        fps = float(text)
+    except (TypeError, ValueError):
+        fps = math.nan
+    if not lo <= fps <= hi:  # NaN compares false: refused too
+        raise BadInput(f"frame rate {str(text).strip() or repr(text)} is not a number from {lo:g} to {hi:g}",
+                       "give --fps the frames per second to capture at, e.g. --fps 30")
+    return fps
 
 
 def parse_smoothing(text: str) -> str:
