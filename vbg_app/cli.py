@@ -12,16 +12,19 @@ Exit codes: 0 success, 2 bad input (one line saying what to fix), 3 a device is 
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
-import logging
-import signal
-import sys
-import threading
-import time
+try:  # Ctrl+C while Python loads vbg: exit 130 without a traceback, as a Ctrl+C later does (errors.guarded)
+    import argparse
+    import contextlib
+    import logging
+    import signal
+    import sys
+    import threading
+    import time
 
-from vbg_app import __version__
-from vbg_app.errors import VbgError, guarded
+    from vbg_app import __version__
+    from vbg_app.errors import VbgError, guarded
+except KeyboardInterrupt:
+    raise SystemExit(130) from None
 
 log = logging.getLogger("vbg")
 
@@ -87,6 +90,7 @@ def _run(args) -> int:
                 print(("\r" if tty else "") + p.stats.summary(), end="" if tty else "\n", file=sys.stderr,
                       flush=True)
 
+        _start_up_done()  # a Ctrl+C that Python lost while vbg started ends it here (130)
         stopped_by: list[str] = []
         with _stop_on_signals(pipe, stopped_by):
             try:
@@ -218,14 +222,80 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return guarded(_main, sys.argv[1:] if argv is None else list(argv))
+    with _remember_ctrl_c():
+        return guarded(_main, sys.argv[1:] if argv is None else list(argv))
 
 
 def _main(argv: list[str]) -> int:
-    args = build_parser(_command_of(argv)).parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    return args.func(args)
+    try:
+        args = build_parser(_command_of(argv)).parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
+        return args.func(args)
+    except Exception as exc:
+        # whatever start-up raised after a Ctrl+C is its consequence ("onnxruntime is not installed", numpy's
+        # "Importing the numpy C-extensions failed"): report the Ctrl+C (130), not a false cause
+        if _CTRL_C["start_up"] or _interrupted(exc):
+            raise KeyboardInterrupt from None
+        raise
+
+
+# Ctrl+C while vbg starts. Python loses a KeyboardInterrupt raised inside a weakref callback or a __del__
+# (printing "Exception ignored in ...", and the import then goes on), and a C extension interrupted while it
+# initialises turns it into an ImportError; so main() also remembers that SIGINT came, and the run does not start.
+_CTRL_C = {"start_up": False, "running": False}
+
+
+def _on_sigint(signum, frame) -> None:
+    if not _CTRL_C["running"]:
+        _CTRL_C["start_up"] = True
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _remember_ctrl_c():
+    """During main(): SIGINT raises KeyboardInterrupt as Python's own handler does and is remembered, and a
+    KeyboardInterrupt that Python could not raise is not printed. Leaves a SIGINT handler other than Python's
+    default alone (an embedding program's, pytest's), and does nothing outside the main thread."""
+    _CTRL_C.update(start_up=False, running=False)
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    hook = sys.unraisablehook
+
+    def unraisable(u) -> None:
+        if not isinstance(u.exc_value, KeyboardInterrupt):  # a lost Ctrl+C: remembered by _on_sigint
+            hook(u)
+
+    old = signal.signal(signal.SIGINT, _on_sigint)
+    sys.unraisablehook = unraisable
+    try:
+        yield
+    finally:
+        sys.unraisablehook = hook
+        signal.signal(signal.SIGINT, old)
+
+
+def _start_up_done() -> None:
+    """Just before frames flow: a Ctrl+C during start-up ends vbg here (130) even where Python lost it; from
+    now on a Ctrl+C stops the run cleanly (exit 0)."""
+    if _CTRL_C["start_up"]:
+        raise KeyboardInterrupt
+    _CTRL_C["running"] = True
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised because of a KeyboardInterrupt: a C extension whose initialisation Ctrl+C
+    interrupted fails with ``ImportError: initialization failed`` caused by it (pybind11, e.g. onnxruntime),
+    and the error vbg reports for that ImportError keeps it as context."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 if __name__ == "__main__":

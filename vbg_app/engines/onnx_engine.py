@@ -61,9 +61,21 @@ INSTALL_HINT = {
 def _ort():
     try:
         import onnxruntime as ort
-    except ImportError:
-        raise BadInput("onnxruntime is not installed",
-                       "install it with: pip install 'vbg[cpu]' (or 'vbg[gpu]' for NVIDIA GPUs)") from None
+    except ImportError as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # Ctrl+C cut its C initialisation short (pybind11)
+            raise KeyboardInterrupt from None
+        import importlib.util
+
+        try:
+            installed = importlib.util.find_spec("onnxruntime") is not None
+        except (ImportError, ValueError):
+            installed = True
+        if not installed:
+            raise BadInput("onnxruntime is not installed",
+                           "install it with: pip install 'vbg[cpu]' (or 'vbg[gpu]' for NVIDIA GPUs)") from None
+        why = (str(exc).strip().splitlines() or [repr(exc)])[0]
+        raise BadInput(f"onnxruntime is installed but does not load ({why})",
+                       "reinstall it: pip install --force-reinstall 'vbg[cpu]' (or 'vbg[gpu]')") from None
     return ort
 
 
