@@ -24,6 +24,9 @@ Per image, with TP/FP/FN/TN counted over the non-ignored pixels:
   non-empty (NaN when every pixel is ignored).
 * SC: see :func:`sc_metric`.
 * flicker: see :func:`flicker`.
+* on exact-ground-truth video (``vbg_app.gt_video``, docs/gt_videos.md): motion-compensated flicker
+  (:func:`mc_flicker`), far-blob flicker (:func:`far_blob_flicker`), composite error (:func:`composite_error`),
+  pooled by :class:`GTVideoAccumulator` and :class:`CompositeAccumulator`.
 
 Dataset level (:class:`SegAccumulator`): ``person_iou`` = ΣTP / Σ(TP + FP + FN) over all images (pixels of all
 images pooled, the usual "dataset IoU"), ``miou`` = mean over the two classes of Σ∩/Σ∪, ``sc`` = mean of the
@@ -44,6 +47,9 @@ THRESHOLD = 0.5
 __all__ = [
     "IGNORE_VALUE", "THRESHOLD", "decode_label", "binarize", "confusion", "person_iou", "miou", "sc_metric",
     "class_connectivity", "flicker", "FlickerAccumulator", "SegAccumulator",
+    "MC_LAYER_PX", "MC_TOL_PX", "FAR_BLOB_PX", "EDGE_BAND_PX", "distance_to", "signed_distance", "affine_between",
+    "mc_flicker", "mc_flicker_map", "far_blob_flicker", "edge_band", "ideal_composite", "composite_error",
+    "alpha_from_key", "GTVideoAccumulator", "CompositeAccumulator",
 ]
 
 
@@ -293,3 +299,289 @@ class SegAccumulator:
             "person_iou_per_image": _mean_defined(self.iou_images),
             "miou_per_image": _mean_defined(self.miou_images),
         }
+
+
+# -- exact-ground-truth video: motion-compensated measures ----------------------------------------------------
+# (see docs/gt_videos.md; the clips are made by vbg_app.gt_video)
+MC_LAYER_PX = 4.0    # the person layer = GT person dilated by this many px: prediction there moves with the person
+MC_TOL_PX = 1.0      # a change within this many px of the boundary the motion predicts is resampling, not flicker
+FAR_BLOB_PX = 8.0    # far-blob flicker: flips farther than this from the GT person in both frames
+EDGE_BAND_PX = 10.0  # composite error: the band within this many px of the true edge
+
+_FAR = 1e4  # "no boundary anywhere" for signed distances
+
+
+def _bool_mask(x, name: str) -> np.ndarray:
+    """A GT/prediction argument as bool: bool as is, float > 0.5, uint8 0/255 or 0/1 (> 128 or == 1)."""
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be HxW, got shape {x.shape}")
+    if x.dtype == bool:
+        return x
+    if np.issubdtype(x.dtype, np.floating):
+        return x > THRESHOLD
+    return x > IGNORE_VALUE if x.max(initial=0) > 1 else x == 1
+
+
+def distance_to(mask: np.ndarray) -> np.ndarray:
+    """float32 HxW: Euclidean distance (px, pixel centre to pixel centre) to the nearest True pixel of ``mask``;
+    0 on the mask, ``_FAR`` everywhere when the mask is empty. The frame border is no boundary."""
+    m = np.asarray(mask, dtype=bool)
+    if not m.any():
+        return np.full(m.shape, _FAR, np.float32)
+    return cv2.distanceTransform(np.ascontiguousarray(~m, dtype=np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+def signed_distance(mask: np.ndarray) -> np.ndarray:
+    """float32 HxW signed distance to the boundary of ``mask`` in px, positive inside.
+
+    The boundary is taken half-way between a mask pixel and its nearest non-mask pixel: a pixel on the
+    mask's rim is +0.5, its outside neighbour -0.5, two pixels further out -2.5. An empty mask is -``_FAR``
+    everywhere, a full one +``_FAR``.
+    """
+    m = np.asarray(mask, dtype=bool)
+    if not m.any():
+        return np.full(m.shape, -_FAR, np.float32)
+    if m.all():
+        return np.full(m.shape, _FAR, np.float32)
+    d_out = distance_to(m)    # outside: distance to the nearest mask pixel
+    d_in = distance_to(~m)    # inside: distance to the nearest non-mask pixel
+    return np.where(m, d_in - 0.5, 0.5 - d_out).astype(np.float32)
+
+
+def affine_between(a_prev, a_cur) -> np.ndarray:
+    """The 2x3 affine from previous-frame to current-frame coordinates, given the two 2x3 affines from the
+    person's source coordinates to each frame: ``A_cur @ inverse(A_prev)``."""
+    p = np.vstack([np.asarray(a_prev, np.float64).reshape(2, 3), (0.0, 0.0, 1.0)])
+    c = np.vstack([np.asarray(a_cur, np.float64).reshape(2, 3), (0.0, 0.0, 1.0)])
+    return (c @ np.linalg.inv(p))[:2]
+
+
+def _warp(img: np.ndarray, m: np.ndarray, border: int, value: float = 0.0) -> np.ndarray:
+    h, w = img.shape[:2]
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=value)
+
+
+def mc_flicker_map(prev_pred, pred, affine_prev_to_cur, person_prev, person_cur=None,
+                   layer_px: float = MC_LAYER_PX, tol_px: float = MC_TOL_PX) -> tuple[np.ndarray, np.ndarray]:
+    """``(unexplained, scored)`` bool HxW maps of :func:`mc_flicker`: the pixels counted as flicker, and the
+    pixels where an expectation exists (``~scored`` = person layer that came from outside the previous frame)."""
+    prev = _bool_mask(prev_pred, "prev_pred")
+    cur = _bool_mask(pred, "pred")
+    gt_prev = _bool_mask(person_prev, "person_prev")
+    if not (prev.shape == cur.shape == gt_prev.shape):
+        raise ValueError(f"shapes differ: prev_pred {prev.shape}, pred {cur.shape}, person_prev {gt_prev.shape}")
+    m = np.asarray(affine_prev_to_cur, np.float64).reshape(2, 3)
+    h, w = cur.shape
+
+    layer_prev = distance_to(gt_prev) <= layer_px            # the person layer in the previous frame
+    background_exp = prev & ~layer_prev                        # the rest of the previous prediction: held still
+    # the layer's part of the previous prediction, carried along the motion as a signed distance (sub-pixel)
+    lim = np.float32(layer_px + tol_px + 4.0)
+    sdf = np.clip(signed_distance(prev & layer_prev), -lim, lim)
+    scale = math.sqrt(abs(np.linalg.det(m[:, :2]))) or 1.0
+    sdf_cur = _warp(sdf, m, cv2.BORDER_REPLICATE) * np.float32(scale)
+    footprint = _warp(layer_prev.astype(np.float32), m, cv2.BORDER_CONSTANT) >= 0.5
+    inside_prev = _warp(np.ones((h, w), np.float32), m, cv2.BORDER_CONSTANT) >= 0.999
+    in_layer = footprint & inside_prev
+    # layer pixels whose source lay outside the previous frame (a person coming back in): no expectation
+    if person_cur is not None:
+        gt_cur = _bool_mask(person_cur, "person_cur")
+        if gt_cur.shape != cur.shape:
+            raise ValueError(f"person_cur shape {gt_cur.shape} differs from pred {cur.shape}")
+        unknown = ~inside_prev & (distance_to(gt_cur) <= layer_px)
+    else:
+        unknown = ~inside_prev
+    unexplained = np.where(in_layer, (cur & (sdf_cur < -tol_px)) | (~cur & (sdf_cur > tol_px)),
+                           cur != background_exp)
+    unexplained &= ~unknown
+    return unexplained, ~unknown
+
+
+def mc_flicker(prev_pred, pred, affine_prev_to_cur, person_prev, person_cur=None,
+               layer_px: float = MC_LAYER_PX, tol_px: float = MC_TOL_PX) -> float:
+    """Motion-compensated flicker of one frame pair: the fraction of the frame's pixels whose predicted mask
+    changes in a way the person's known motion does not explain.
+
+    ``prev_pred``/``pred``: the previous and current predicted masks (bool, integer non-zero, or probability
+    > 0.5). ``affine_prev_to_cur``: 2x3, previous-frame to current-frame coordinates of the person
+    (:func:`affine_between` of the builder's per-frame affines). ``person_prev``/``person_cur``: the GT person
+    masks of the two frames (``person_cur`` optional, see below).
+
+    The expectation for the current frame:
+
+    * the *person layer* is the GT person of the previous frame dilated by ``layer_px`` (so a steady halo or
+      bias that sticks to the person moves with it); the previous prediction inside it is carried along the
+      motion: its signed distance to its own boundary is warped by the affine (bilinear, scaled by the
+      affine's scale) to the current frame, over the layer's new footprint;
+    * everything else of the previous prediction stays where it was (the background is still);
+    * disocclusion: pixels the layer uncovered are expected to be background;
+    * frame borders: layer pixels whose source lies outside the previous frame (a person re-entering after a
+      partial exit) have no expectation and are not counted (with ``person_cur``: only within ``layer_px``
+      of the current GT person; without it: every such pixel).
+
+    A pixel counts when the current prediction disagrees with that expectation: in the carried layer, a
+    person pixel whose centre is more than ``tol_px`` outside the carried boundary or a background pixel more
+    than ``tol_px`` inside it; elsewhere any change (no resampling there, so no tolerance). The tolerance
+    absorbs the resampling of a binary mask (both masks are known to +-0.5 px): the exact GT and a mask with
+    a constant 1-px bias that moves with the person score ~0, a boundary that jitters by +-1 px from frame to
+    frame scores each stretch where it moved 2 px, a blob appearing or vanishing away from the person counts
+    in full. Denominator: all pixels of the frame.
+    """
+    unexplained, _ = mc_flicker_map(prev_pred, pred, affine_prev_to_cur, person_prev, person_cur,
+                                    layer_px=layer_px, tol_px=tol_px)
+    return float(np.count_nonzero(unexplained)) / unexplained.size
+
+
+def far_blob_flicker(prev_pred, pred, person_prev, person_cur, far_px: float = FAR_BLOB_PX) -> float:
+    """Fraction of the frame's pixels that flip between two predicted masks while lying farther than
+    ``far_px`` from the GT person in both frames (blobs that come and go in the background)."""
+    prev = _bool_mask(prev_pred, "prev_pred")
+    cur = _bool_mask(pred, "pred")
+    far = (distance_to(_bool_mask(person_prev, "person_prev")) > far_px) & (
+        distance_to(_bool_mask(person_cur, "person_cur")) > far_px)
+    if not (prev.shape == cur.shape == far.shape):
+        raise ValueError(f"shapes differ: prev_pred {prev.shape}, pred {cur.shape}, person {far.shape}")
+    return float(np.count_nonzero((prev != cur) & far)) / cur.size
+
+
+def edge_band(person, band_px: float = EDGE_BAND_PX) -> np.ndarray:
+    """bool HxW: pixels within ``band_px`` of the GT person's edge, on either side (the frame border is not
+    an edge; an empty or full mask has no band)."""
+    p = _bool_mask(person, "person")
+    if not p.any() or p.all():
+        return np.zeros(p.shape, bool)
+    return (distance_to(p) <= band_px) & (distance_to(~p) <= band_px)
+
+
+def ideal_composite(frame: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """float32 HxWx3 ``alpha * frame + (1 - alpha) * background``; ``alpha``: float 0..1, or uint8 0..255,
+    or bool."""
+    a = np.asarray(alpha)
+    if a.dtype == bool:
+        a = a.astype(np.float32)
+    elif not np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float32) / 255.0
+    a = a.astype(np.float32)[:, :, None]
+    return a * frame.astype(np.float32) + (1.0 - a) * background.astype(np.float32)
+
+
+def composite_error(out: np.ndarray, ideal: np.ndarray, person, band_px: float = EDGE_BAND_PX) -> dict:
+    """Mean absolute difference (0..255 levels, mean over pixels and the 3 channels) between an output frame
+    and the ideal composite, in the band within ``band_px`` of the true edge (``band``) and over the rest of
+    the frame (``rest``); with the sums and pixel counts (``band_sum``, ``band_px``, ...) for pooling."""
+    if out.shape != ideal.shape:
+        raise ValueError(f"output shape {out.shape} differs from the ideal composite's {ideal.shape}")
+    err = np.abs(out.astype(np.float32) - ideal.astype(np.float32)).mean(axis=2)
+    band = edge_band(person, band_px)
+    if band.shape != err.shape:
+        raise ValueError(f"person mask shape {band.shape} differs from the frame's {err.shape}")
+    b_sum, b_n = float(err[band].sum()), int(np.count_nonzero(band))
+    r_sum, r_n = float(err.sum()) - b_sum, err.size - b_n
+    return {"band": b_sum / b_n if b_n else math.nan, "rest": r_sum / r_n if r_n else math.nan,
+            "band_sum": b_sum, "band_px": b_n, "rest_sum": r_sum, "rest_px": r_n}
+
+
+def alpha_from_key(out: np.ndarray, frame: np.ndarray, key_bgr=(0, 255, 0),
+                   min_contrast: float = 24.0) -> tuple[np.ndarray, np.ndarray]:
+    """Recover the compositing alpha from an output made over a plain key colour:
+    ``out = a * frame + (1 - a) * key`` solved per pixel by least squares over the three channels
+    (``a = Σ (out - key)(frame - key) / Σ (frame - key)²``, i.e. led by the channels with the most contrast),
+    clipped to 0..1. Returns ``(alpha float32, ambiguous bool)``: ``ambiguous`` = pixels whose colour is within
+    ``min_contrast`` levels (Euclidean, BGR) of the key, where the alpha is not recoverable (set to 0.5)."""
+    if out.shape != frame.shape:
+        raise ValueError(f"output shape {out.shape} differs from the frame's {frame.shape}")
+    key = np.asarray(key_bgr, np.float32).reshape(1, 1, 3)
+    d = frame.astype(np.float32) - key
+    o = out.astype(np.float32) - key
+    den = (d * d).sum(axis=2)
+    ambiguous = den < float(min_contrast) ** 2
+    a = (o * d).sum(axis=2) / np.maximum(den, 1e-6)
+    a[ambiguous] = 0.5
+    return np.clip(a, 0.0, 1.0).astype(np.float32), ambiguous
+
+
+class GTVideoAccumulator:
+    """Scores of a prediction on exact-ground-truth video: ``update(pred, gt, affine, fast)`` per frame in
+    order (``new_clip()`` between clips, so no pair spans two clips), then ``result()``.
+
+    ``affine``: the frame's 2x3 affine from the person's source coordinates to frame coordinates (the
+    builder's ``affine``); ``fast``: the frame is in the fast move. Results:
+
+    * ``person_iou``: pooled ΣTP / Σ(TP + FP + FN) over all frames; ``iou_fast``: the same over fast frames;
+    * ``iou_fast_prev_gt``: fast frames scored against the *previous* frame's GT (an alignment check: a mask
+      that lags by one frame scores higher here than in ``iou_fast``);
+    * ``mc_flicker``: mean over frame pairs of :func:`mc_flicker`; ``far_blob_flicker``: mean of
+      :func:`far_blob_flicker`; ``flicker``: mean raw flip fraction (:func:`flicker`); all fractions of the
+      frame's pixels.
+    """
+
+    def __init__(self, layer_px: float = MC_LAYER_PX, tol_px: float = MC_TOL_PX, far_px: float = FAR_BLOB_PX):
+        self.layer_px, self.tol_px, self.far_px = layer_px, tol_px, far_px
+        self.iou = np.zeros(2, np.int64)        # [intersection, union]
+        self.iou_fast = np.zeros(2, np.int64)
+        self.iou_lag = np.zeros(2, np.int64)
+        self.mc: list[float] = []
+        self.far: list[float] = []
+        self.raw: list[float] = []
+        self.frames = 0
+        self.fast_frames = 0
+        self._prev: tuple | None = None
+
+    def new_clip(self) -> None:
+        self._prev = None
+
+    def update(self, pred, gt, affine, fast: bool = False) -> dict:
+        p = _bool_mask(pred, "pred")
+        g = _bool_mask(gt, "gt")
+        if p.shape != g.shape:
+            raise ValueError(f"prediction shape {p.shape} differs from GT shape {g.shape}")
+        inter, union = int(np.count_nonzero(p & g)), int(np.count_nonzero(p | g))
+        self.iou += (inter, union)
+        one: dict = {"person_iou": inter / union if union else 1.0}
+        self.frames += 1
+        if fast:
+            self.fast_frames += 1
+            self.iou_fast += (inter, union)
+        if self._prev is not None:
+            pp, gp, ap = self._prev
+            if pp.shape != p.shape:
+                raise ValueError(f"mask shape changed from {pp.shape} to {p.shape} within a clip")
+            m = affine_between(ap, affine)
+            one["mc_flicker"] = mc_flicker(pp, p, m, gp, g, self.layer_px, self.tol_px)
+            one["far_blob_flicker"] = far_blob_flicker(pp, p, gp, g, self.far_px)
+            one["flicker"] = float(np.count_nonzero(pp != p)) / p.size
+            self.mc.append(one["mc_flicker"])
+            self.far.append(one["far_blob_flicker"])
+            self.raw.append(one["flicker"])
+            if fast:
+                self.iou_lag += (int(np.count_nonzero(p & gp)), int(np.count_nonzero(p | gp)))
+        self._prev = (p, g, np.asarray(affine, np.float64).reshape(2, 3))
+        return one
+
+    def result(self) -> dict:
+        ratio = lambda a: float(a[0] / a[1]) if a[1] else math.nan
+        mean = lambda v: float(sum(v) / len(v)) if v else math.nan
+        return {"n_frames": self.frames, "n_fast": self.fast_frames, "person_iou": ratio(self.iou),
+                "iou_fast": ratio(self.iou_fast), "iou_fast_prev_gt": ratio(self.iou_lag),
+                "mc_flicker": mean(self.mc), "far_blob_flicker": mean(self.far), "flicker": mean(self.raw)}
+
+
+class CompositeAccumulator:
+    """Pooled :func:`composite_error`: ``update(out, ideal, person)`` per frame; ``result()`` gives
+    ``composite_band`` / ``composite_rest`` (mean abs error in 0..255 levels over all pooled pixels)."""
+
+    def __init__(self, band_px: float = EDGE_BAND_PX) -> None:
+        self.band_px = band_px
+        self.sums = np.zeros(2)
+        self.counts = np.zeros(2, np.int64)
+
+    def update(self, out, ideal, person) -> dict:
+        e = composite_error(out, ideal, person, self.band_px)
+        self.sums += (e["band_sum"], e["rest_sum"])
+        self.counts += (e["band_px"], e["rest_px"])
+        return e
+
+    def result(self) -> dict:
+        v = [self.sums[i] / self.counts[i] if self.counts[i] else math.nan for i in (0, 1)]
+        return {"composite_band": float(v[0]), "composite_rest": float(v[1])}
