@@ -20,6 +20,7 @@ or malformed.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -71,17 +72,28 @@ class ModelMeta:
         }
 
 
+MAX_INPUT_SIDE = 4096     # the model's input, per side: 4096x4096x3 float32 is 200 MB, a size no camera app needs
+MEAN_RANGE = (-10.0, 10.0)  # on the 0..1 pixel scale; real models use 0..1
+STD_RANGE = (1e-4, 100.0)   # 1/255 (a model fed 0..255 pixels) is 0.0039; real models use 0.003..1
+_FIX = "re-export the model with `vbg export` or fix the key with onnx.helper"
+
+
 def _json_floats(props: Mapping[str, str], key: str, n: int, where: str) -> tuple:
+    """``n`` finite JSON numbers (Python's json reads NaN and Infinity, and true as a number: all refused)."""
     try:
         value = json.loads(props[key])
-        if not (isinstance(value, list) and len(value) == n and all(isinstance(v, (int, float)) for v in value)):
+        if not (isinstance(value, list) and len(value) == n
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
             raise ValueError
-    except (ValueError, TypeError):
-        raise BadInput(
-            f"{where}: metadata key {key} is {props[key]!r}, expected a JSON list of {n} numbers",
-            "re-export the model with `vbg export` or fix the key with onnx.helper",
-        ) from None
+    except (ValueError, TypeError, RecursionError):
+        raise BadInput(f"{where}: metadata key {key} is {props[key][:80]!r}, expected a JSON list of {n} finite "
+                       "numbers", _FIX) from None
     return tuple(value)
+
+
+def _in_range(key: str, values, lo: float, hi: float, where: str, what: str) -> None:
+    if not all(lo <= v <= hi for v in values):
+        raise BadInput(f"{where}: metadata key {key} is {list(values)}, {what} must be within {lo:g}..{hi:g}", _FIX)
 
 
 def parse_meta(props: Mapping[str, str], where: str = "model") -> ModelMeta:
@@ -98,6 +110,9 @@ def parse_meta(props: Mapping[str, str], where: str = "model") -> ModelMeta:
     if int(w) != w or int(h) != h or w < 8 or h < 8:
         raise BadInput(f"{where}: vbg.input_size_wh {props['vbg.input_size_wh']} is not a pair of sizes >= 8",
                        "set it to the model's input [width, height]")
+    if w > MAX_INPUT_SIDE or h > MAX_INPUT_SIDE:  # refused before any buffer of that size is allocated
+        raise BadInput(f"{where}: vbg.input_size_wh {[int(w), int(h)]} is over {MAX_INPUT_SIDE} pixels per side, "
+                       f"the most vbg runs", "export the model at a camera-sized input, e.g. [398, 224]")
     for key, allowed in (("vbg.layout", LAYOUTS), ("vbg.color", COLORS), ("vbg.output", OUTPUTS)):
         if props[key] not in allowed:
             raise BadInput(f"{where}: {key} is {props[key]!r}", f"use one of {', '.join(allowed)}")
@@ -108,6 +123,8 @@ def parse_meta(props: Mapping[str, str], where: str = "model") -> ModelMeta:
     std = _json_floats(props, "vbg.std", 3, where)
     if any(s <= 0 for s in std):
         raise BadInput(f"{where}: vbg.std {list(std)} has a non-positive value", "use positive std values")
+    _in_range("vbg.mean", mean, *MEAN_RANGE, where, "each mean (on the 0..1 pixel scale)")
+    _in_range("vbg.std", std, *STD_RANGE, where, "each std (on the 0..1 pixel scale)")
     return ModelMeta(
         input_size_wh=(int(w), int(h)),
         layout=props["vbg.layout"],

@@ -26,7 +26,8 @@ import cv2
 import numpy as np
 
 from vbg_app.engines.fit import PAD_VALUE, fit_size, letterbox_box
-from vbg_app.engines.meta import ModelMeta, parse_meta
+from vbg_app.engines.meta import MAX_INPUT_SIDE, REQUIRED_KEYS, ModelMeta, parse_meta
+from vbg_app.engines.onnxfile import read_header
 from vbg_app.errors import BadInput, DeviceUnavailable, VbgError
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ class OnnxSegmenter:
         self.threads = threads
         self.fallback_reason = ""
         self.fallbacks = 0  # times a provider was dropped for the CPU (0 or 1: never a retry loop)
+        self._precheck(path)
         ort = _ort()
         providers = _provider_list(provider)
         self._free_dims: tuple[str, str] | None = None  # names of a dynamic model's height and width
@@ -158,6 +160,22 @@ class OnnxSegmenter:
         log.info("model %s (%s, version %s) runs on %s", path.name, self.meta.name, self.meta.version, self.provider)
 
     # -- setup -----------------------------------------------------------------------------------------
+    @staticmethod
+    def _precheck(path: Path) -> None:
+        """Refuse, before onnxruntime reads the file, metadata that parse_meta refuses (an input of 100000 px
+        a side, NaN in vbg.mean) and fixed input dimensions over MAX_INPUT_SIDE: building a session may already
+        allocate for the declared shapes (constant folding). A file this cannot parse is left to onnxruntime."""
+        header = read_header(path)
+        if header is None:
+            return
+        if all(k in header.props for k in REQUIRED_KEYS):
+            parse_meta(header.props, where=str(path))
+        for name, dims in header.inputs:
+            big = [d for d in dims if isinstance(d, int) and d > MAX_INPUT_SIDE]
+            if big:
+                raise BadInput(f"{path}: input {name!r} has the shape {dims}, over {MAX_INPUT_SIDE} pixels per "
+                               "side, the most vbg runs", "export the model at a camera-sized input, e.g. 398x224")
+
     def _create(self, ort, providers, size_wh=None):
         so = ort.SessionOptions()
         if size_wh is not None and self._free_dims:
