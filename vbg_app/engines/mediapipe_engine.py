@@ -12,9 +12,7 @@ MediaPipe, which returns the confidence mask at that size.
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 from pathlib import Path
 
 import cv2
@@ -22,29 +20,7 @@ import numpy as np
 
 from vbg_app import resources
 from vbg_app.errors import BadInput
-
-
-@contextlib.contextmanager
-def _native_stderr_quiet():
-    """Send file descriptor 2 to /dev/null for the block: TFLite and glog print INFO/WARNING lines there
-    (XNNPACK delegate created, logging before InitGoogle, feedback tensors) that are noise to a user. Python
-    exceptions raised in the block still carry their messages."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real fd 2 (some GUI launches): nothing to hide
-        yield
-        return
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(devnull, 2)
-        finally:
-            os.close(devnull)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+from vbg_app.quiet import native_stderr_quiet as _native_stderr_quiet  # TFLite/glog lines on fd 2
 
 
 class MediaPipeSegmenter:
