@@ -18,6 +18,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import zlib
 from pathlib import Path
 
@@ -29,9 +30,13 @@ from hypothesis import strategies as st
 
 from tests.test_reliability import FUZZ
 from tests.tinymodel import make_model
+from vbg_app.compose import parse_background
 from vbg_app.engines.meta import MAX_INPUT_SIDE, ModelMeta, parse_meta
 from vbg_app.engines.onnx_engine import OnnxSegmenter
 from vbg_app.errors import BadInput
+from vbg_app.imagefile import decode_size, image_size, read_image
+from vbg_app.quiet import native_stderr_quiet
+from vbg_app.sources import ImageSource, VideoSource, open_source
 
 ROOT = Path(__file__).resolve().parents[1]
 POSIX = os.name == "posix"
@@ -109,6 +114,36 @@ def _write_video(path: Path, w: int, h: int, n: int = 3) -> Path:
     return path
 
 
+# -- 4. sources that can never give a usable frame ----------------------------------------------------
+@pytest.fixture(scope="module")
+def never_usable(tmp_path_factory):
+    d = tmp_path_factory.mktemp("never")
+    cv2.imwrite(str(d / "dot.png"), np.zeros((1, 1, 3), np.uint8))
+    return {
+        "image 1x1": (f"image:{d / 'dot.png'}", "1x1: frames must be at least 16x16", "larger image"),
+        "video 1x1": (f"video:{_write_video(d / 'dot.avi', 1, 1)}", "1x1: frames must be at least 16x16",
+                      "larger video"),
+        "video 8x8": (f"video:{_write_video(d / 'tiny.avi', 8, 8)}", "8x8: frames must be at least 16x16",
+                      "larger video"),
+        "video 7696x4336": (f"video:{_write_video(d / 'huge.avi', 7696, 4336, n=1)}",
+                            "7696x4336: frames can be at most 7680x4320", "-vf scale=1920:-2"),
+    }
+
+
+@pytest.mark.parametrize("case", ["image 1x1", "video 1x1", "video 8x8", "video 7696x4336"])
+def test_a_source_that_can_never_give_a_usable_frame_is_refused_when_opened(never_usable, case):
+    spec, words, fix = never_usable[case]
+    for loop in (False, True):
+        with pytest.raises(BadInput) as err:
+            open_source(spec, loop=loop, realtime=False)
+        assert words in err.value.what and fix in err.value.fix
+    # vbg run, even with --loop and --frames: exit 2 and one line, before the first frame (it ran forever, or
+    # played the whole video skipping every frame and said "0 frames" with exit 0)
+    rc, err, _ = run_vbg(["run", "--source", spec, "--sink", "null", "--loop", "--frames", "5", "--quiet"], 60)
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], err
+
+
 # -- 5. models declaring a huge input or nonsense normalisation ---------------------------------------------
 HUGE = "[100000, 100000]"
 MODELS = {  # make_model arguments → words of the message
@@ -168,3 +203,163 @@ def test_fuzz_model_metadata_numbers_are_finite_and_in_range_or_refused_naming_t
     assert all(1e-4 <= s <= 100 for s in meta.std)
     assert all(8 <= v <= MAX_INPUT_SIDE for v in meta.input_size_wh)
 
+
+# -- 6. decompression bombs -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bomb") / "bomb.png"
+    path.write_bytes(zero_png(30000, 30000))
+    assert path.stat().st_size < 1_000_000
+    return path
+
+
+def test_the_compact_png_generator_makes_real_pngs():
+    img = cv2.imdecode(np.frombuffer(zero_png(300, 200), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert img.shape == (200, 300) and not img.any()
+
+
+@pytest.mark.skipif(not POSIX, reason="peak memory of a child through os.wait4")
+@pytest.mark.parametrize("option", ["--background", "--source"])
+def test_a_png_declaring_30000x30000_pixels_is_refused_without_decoding_it(bomb, option):
+    # as a background it was decoded and kept: peak RSS 5.3 GB
+    rc, err, rss_mb = run_vbg(["run", option, f"image:{bomb}", "--sink", "null", "--frames", "1", "--quiet"])
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and "30000x30000" in lines[0] and "scale=" in lines[0], err
+    assert rss_mb < 500, f"peak RSS {rss_mb:.0f} MB"
+
+
+@pytest.mark.skipif(not POSIX, reason="peak memory of a child through os.wait4")
+def test_a_bomb_in_the_backgrounds_folder_costs_no_memory_for_its_thumbnail(bomb, tmp_path):
+    # it cost 2.9 GB at every start of the GUI
+    (tmp_path / "backgrounds").mkdir()
+    (tmp_path / "backgrounds" / "big-0123abcd.png").write_bytes(bomb.read_bytes())
+    script = ("import sys\nfrom pathlib import Path\nfrom vbg_app.gui.library import BackgroundLibrary, thumbnail\n"
+              "lib = BackgroundLibrary(Path(sys.argv[1]), builtin=Path(sys.argv[1]) / 'none')\n"
+              "[entry] = lib.user_entries()\nimg = thumbnail(entry)\n"
+              "assert img.shape == (90, 160, 3), img.shape\n")
+    rc, err, rss_mb = run_python(["-c", script, tmp_path])
+    assert rc == 0, err
+    assert rss_mb < 500, f"peak RSS {rss_mb:.0f} MB"
+
+
+def test_a_jpeg_over_40_megapixels_is_decoded_at_a_reduced_size(tmp_path):
+    path = tmp_path / "photo.jpg"
+    ok, jpg = cv2.imencode(".jpg", np.zeros((5000, 8200, 3), np.uint8))  # 41 MP
+    path.write_bytes(jpg.tobytes())
+    del jpg
+    assert read_image(path).shape == (2500, 4100, 3)
+    assert parse_background(f"image:{path}").image.shape == (2500, 4100, 3)
+    assert decode_size("JPEG", 8200, 5000) == 2 and decode_size("JPEG", 16000, 12000) == 4
+    assert decode_size("PNG", 6000, 6000, reduce=4) == 4 and decode_size("JPEG", 6000, 6000, reduce=4) == 4
+    # a PNG or a progressive JPEG is decoded whole (libjpeg keeps a progressive one's coefficients, ~3 bytes a
+    # pixel, even for a 1/8 decode); a 900 MP JPEG would take long to read even at 1/8
+    for fmt, w, h in [("PNG", 8200, 5000), ("progressive JPEG", 8200, 5000), ("JPEG", 30000, 30000)]:
+        assert decode_size(fmt, w, h) == 0, fmt
+
+
+@FUZZ
+@given(w=st.integers(1, 400), h=st.integers(1, 300), ext=st.sampled_from([".png", ".jpg", ".bmp", ".webp", ".tiff",
+                                                                          ".gif"]),
+       gray=st.booleans())
+def test_fuzz_the_header_size_is_the_decoded_size(w, h, ext, gray):
+    img = np.zeros((h, w) if gray else (h, w, 3), np.uint8)
+    try:
+        ok, data = cv2.imencode(ext, img)
+    except cv2.error:
+        ok = False
+    if not ok:  # a format this OpenCV build cannot write (GIF before 4.11)
+        return
+    fmt, hw, hh = image_size(data)
+    names = {".png": "PNG", ".jpg": "JPEG", ".bmp": "BMP", ".webp": "WebP", ".tiff": "TIFF", ".gif": "GIF"}
+    assert (hw, hh) == (w, h) and fmt == names[ext], fmt
+    assert image_size(data[: len(data) // 3]) in (None, (fmt, w, h))  # a cut file: never a wrong size
+
+
+@FUZZ
+@given(data=st.one_of(st.binary(max_size=200), st.sampled_from([b"\x89PNG\r\n\x1a\n", b"\xff\xd8", b"BM", b"RIFF",
+                                                                  b"GIF89a", b"II*\x00", b"MM\x00*"]).flatmap(
+    lambda magic: st.binary(max_size=120).map(lambda rest: magic + rest))))
+def test_fuzz_image_headers_of_random_bytes_never_raise(data):
+    info = image_size(data)
+    assert info is None or (info[1] > 0 and info[2] > 0)
+
+
+# -- 8. not a file; native noise ------------------------------------------------------------------------
+@pytest.fixture
+def odd_paths(tmp_path):
+    (tmp_path / "folder.png").mkdir()
+    os.symlink(tmp_path / "loop_b.png", tmp_path / "loop_a.png")
+    os.symlink(tmp_path / "loop_a.png", tmp_path / "loop_b.png")
+    os.symlink(tmp_path / "gone.png", tmp_path / "dangling.png")
+    paths = {"folder": (tmp_path / "folder.png", "is a folder, not a"),
+             "link loop": (tmp_path / "loop_a.png", "is a symbolic link loop"),
+             "dangling link": (tmp_path / "dangling.png", "is a symbolic link to")}
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe.png")
+        paths["pipe"] = (tmp_path / "pipe.png", "is not a regular file (a pipe)")
+    return paths
+
+
+OPENERS = {
+    "background image": lambda p: parse_background(f"image:{p}"),
+    "background video": lambda p: parse_background(f"video:{p}"),
+    "image source": lambda p: ImageSource(p),
+    "video source": lambda p: VideoSource(p),
+    "thumbnail image": lambda p: read_image(p, reduce=4),
+}
+
+
+@pytest.mark.parametrize("opener", list(OPENERS))
+@pytest.mark.parametrize("kind", ["folder", "link loop", "dangling link", "pipe"])
+def test_a_path_that_is_not_a_file_is_named_as_what_it_is_and_never_hangs(odd_paths, opener, kind):
+    if kind not in odd_paths:
+        pytest.skip("no named pipes here")
+    path, words = odd_paths[kind]
+    box = {}
+
+    def attempt():
+        try:
+            OPENERS[opener](path)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            box["exc"] = exc
+
+    t = threading.Thread(target=attempt, daemon=True)
+    t.start()
+    t.join(10)
+    if t.is_alive():  # a pipe opened for reading blocks until a writer comes: be that writer, then fail
+        fd = os.open(path, os.O_RDWR)
+        os.close(fd)
+        pytest.fail(f"opening {kind} as {opener} hung")
+    exc = box.get("exc")
+    assert isinstance(exc, BadInput), repr(exc)
+    assert words in exc.what and str(path) in exc.what and "not found" not in exc.what and exc.fix
+
+
+def test_libpng_warnings_stay_off_the_terminal(tmp_path):
+    noisy = png_with_warning(tmp_path / "noisy.png")
+    probe = subprocess.run([sys.executable, "-c", "import cv2, numpy as np, sys; "
+                            "cv2.imdecode(np.fromfile(sys.argv[1], np.uint8), cv2.IMREAD_COLOR)", str(noisy)],
+                           capture_output=True, text=True, timeout=60)
+    assert "libpng warning" in probe.stderr  # the file really is noisy when decoded plainly
+    rc, err, _ = run_vbg(["run", "--source", f"image:{noisy}", "--background", f"image:{noisy}", "--sink", "null",
+                          "--frames", "2", "--quiet"])
+    assert rc == 0, err
+    assert err.strip() and all(line.startswith("vbg: ") for line in err.strip().splitlines()), err
+
+
+def test_the_stderr_mute_nests_across_threads_and_always_restores_fd_2(capfd):
+    def worker():
+        for _ in range(50):
+            with native_stderr_quiet():
+                os.write(2, b"muted\n")
+                with native_stderr_quiet():
+                    os.write(2, b"muted\n")
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    os.write(2, b"heard\n")
+    err = capfd.readouterr().err
+    assert "heard" in err and "muted" not in err

@@ -154,7 +154,7 @@ def test_image_source_repeats_copies(tmp_path):
 
 def test_image_source_paces(tmp_path):
     path = tmp_path / "me.png"
-    cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
+    cv2.imwrite(str(path), np.zeros((16, 16, 3), np.uint8))
     src = ImageSource(path, fps=50)
     t0 = time.perf_counter()
     for _ in range(6):
@@ -246,7 +246,7 @@ class NumberedCapture:
         if self.fail_after is not None and self.produced >= self.fail_after:
             return False, None
         n = self.produced
-        frame = np.zeros((4, 6, 3), np.uint8)
+        frame = np.zeros((16, 16, 3), np.uint8)  # the smallest size a camera may send
         frame[0, 0] = (n & 255, (n >> 8) & 255, (n >> 16) & 255)
         self.produced += 1
         return True, frame
@@ -266,7 +266,7 @@ def _number(frame):
 def test_camera_hands_over_the_newest_frame_never_an_old_one():
     cap = NumberedCapture(period=0.001)
     src = CameraSource(capture=cap)
-    assert src.live and src.size_wh == (6, 4) and src.fps == 30
+    assert src.live and src.size_wh == (16, 16) and src.fps == 30
     seen = []
     for _ in range(15):
         time.sleep(0.015)  # a slow consumer: the camera produced several frames meanwhile

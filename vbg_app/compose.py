@@ -99,23 +99,15 @@ def _to_bgr8(frame: np.ndarray) -> np.ndarray:
 
 
 def _read_image(path: str) -> np.ndarray:
-    """Decode an image file (also with a non-ASCII path, which cv2.imread cannot open on Windows)."""
-    if not os.path.isfile(path):
-        raise BadInput(f"background image {path} not found",
-                       "check the path, or pick another background (blur, color:#RRGGBB)")
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise BadInput(f"background image {path} cannot be read ({exc.strerror})",
-                       "check the file's permissions") from exc
-    try:
-        img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    except (cv2.error, MemoryError):  # e.g. a header claiming more than OpenCV's 2^30-pixel limit
-        img = None
-    if img is None or not img.size:
-        raise BadInput(f"background image {path} is not an image OpenCV can decode",
-                       "use a JPEG, PNG, BMP or WebP file")
-    return img
+    """Decode a background image (also with a non-ASCII path, which cv2.imread cannot open on Windows).
+
+    Its size is read from the header first: over 40 megapixels it is refused before decoding (a JPEG is
+    decoded at 1/2, 1/4 or 1/8 size instead when that fits), so a small file declaring 30000x30000 pixels
+    cannot take gigabytes (see vbg_app/imagefile.py). libpng's own warnings are kept off the terminal."""
+    from vbg_app.imagefile import read_image
+
+    return read_image(path, "background image",
+                      missing_fix="check the path, or pick another background (blur, color:#RRGGBB)")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -191,12 +183,15 @@ class VideoBackground:
     def __init__(self, path: str) -> None:
         self.path = path
         self.spec = f"video:{path}"
-        if not os.path.isfile(path):
-            raise BadInput(f"background video {path} not found",
-                           "check the path, or pick another background (blur, image:PATH)")
+        from vbg_app.imagefile import check_path
+        from vbg_app.quiet import quiet_decoding
+
+        check_path(path, "background video", "check the path, or pick another background (blur, image:PATH)",
+                   noun="video file")
         self._cap = cv2.VideoCapture()
         try:
-            ok, first = self._cap.read() if self._cap.open(path) else (False, None)
+            with quiet_decoding():
+                ok, first = self._cap.read() if self._cap.open(path) else (False, None)
         except cv2.error:  # a decoder that gives up with an exception instead of a failed read
             ok, first = False, None
         if not ok or first is None or not first.size:

@@ -14,13 +14,13 @@ user error). Everything the user can get wrong raises :class:`~vbg_app.errors.Ba
 """
 from __future__ import annotations
 
-import contextlib
 import glob
 import logging
 import math
 import os
 import platform
 import re
+import shlex
 import threading
 import time
 from pathlib import Path
@@ -30,6 +30,8 @@ import cv2
 import numpy as np
 
 from vbg_app.errors import BadInput, DeviceUnavailable, VbgError
+from vbg_app.imagefile import check_path, decode, probe_image
+from vbg_app.quiet import quiet_decoding, quiet_opencv  # noqa: F401  (quiet_opencv: imported from here too)
 from vbg_app.stage import ClosingStage
 
 log = logging.getLogger(__name__)
@@ -83,21 +85,6 @@ def to_bgr8(frame) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(gray), cv2.COLOR_GRAY2BGR)
 
 
-@contextlib.contextmanager
-def quiet_opencv():
-    """Silence OpenCV's own log lines (probing a missing camera prints several WARN/ERROR lines)."""
-    logging_mod = getattr(getattr(cv2, "utils", None), "logging", None)
-    if logging_mod is None:
-        yield
-        return
-    old = logging_mod.getLogLevel()
-    logging_mod.setLogLevel(logging_mod.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        logging_mod.setLogLevel(old)
-
-
 def _valid_fps(value, default: float = 30.0) -> float:
     try:
         v = float(value)
@@ -148,16 +135,27 @@ class _SourceBase(ClosingStage):
 
 
 def _check_file(path, kind: str) -> Path:
-    p = Path(os.path.expanduser(str(path)))
+    """The path of an existing, non-empty regular file; else BadInput saying what ``path`` is instead (missing,
+    a folder, a symbolic link loop, a pipe: see :func:`~vbg_app.imagefile.check_path`; never opened here, so a
+    pipe cannot block)."""
     if not str(path):
         raise BadInput(f"no {kind} file given", f"write {kind}:PATH")
-    if not p.exists():
-        raise BadInput(f"{kind} file {p} does not exist", "check the path (relative paths start in the current folder)")
-    if not p.is_file():
-        raise BadInput(f"{kind} path {p} is not a file", f"give the path of a {kind} file")
-    if p.stat().st_size == 0:
-        raise BadInput(f"{kind} file {p} is empty", f"use a complete {kind} file")
-    return p
+    return check_path(path, f"{kind} file", noun=f"{kind} file")
+
+
+def check_frame_size(size_wh, what: str, noun: str, name: str = "IN") -> None:
+    """BadInput when frames of ``size_wh`` can never pass the pipeline's frame check (``MIN_SIDE`` ..
+    ``MAX_SIZE_WH``): a source that would only ever give unusable frames is refused when it is opened."""
+    from vbg_app.pipeline import MAX_SIZE_WH, MIN_SIDE
+
+    w, h = int(size_wh[0]), int(size_wh[1])
+    if w < MIN_SIDE or h < MIN_SIDE:
+        raise BadInput(f"{what} is {w}x{h}: frames must be at least {MIN_SIDE}x{MIN_SIDE}", f"use a larger {noun}")
+    if w > MAX_SIZE_WH[0] or h > MAX_SIZE_WH[1]:
+        stem, ext = os.path.splitext(name)
+        raise BadInput(f"{what} is {w}x{h}: frames can be at most {MAX_SIZE_WH[0]}x{MAX_SIZE_WH[1]}",
+                       f"resize it, e.g. ffmpeg -i {shlex.quote(name)} -vf scale=1920:-2 "
+                       f"{shlex.quote(stem + '_1080p' + (ext or '.mp4'))}")
 
 
 # -- camera -------------------------------------------------------------------------------------------
@@ -334,6 +332,13 @@ class CameraSource(_SourceBase):
             raise DeviceUnavailable(f"{self.description} opened but sent no frame within {first_frame_timeout:g} s",
                                     _CAMERA_FIX)
         self.size_wh = (int(first.shape[1]), int(first.shape[0]))
+        try:
+            check_frame_size(self.size_wh, self.description, "size")
+        except BadInput as exc:  # every frame would be refused: say so now, not after 3 s of nothing
+            self.close()
+            w, h = self.size_wh
+            raise DeviceUnavailable(f"{self.description} sends {w}x{h} frames: {exc.what.partition(': ')[2]}",
+                                    "ask it for another size, e.g. --size 1280x720") from None
 
     @property
     def dropped(self) -> int:
@@ -556,16 +561,29 @@ class VideoSource(_SourceBase):
         self.frames_read = 0
         self._pacer = _Pacer(self.fps) if realtime else None
 
+    def _check_size(self, size_wh) -> None:
+        check_frame_size(size_wh, f"video {self.path.name}", "video", str(self.path))
+
     def _open(self):
-        with quiet_opencv():
+        with quiet_decoding():
             cap = cv2.VideoCapture(str(self.path))
-            ok, frame = (cap.read() if cap.isOpened() else (False, None))
+            try:
+                if cap.isOpened():  # a size no frame may have is refused before a frame is decoded
+                    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+                    if w > 0 and h > 0:
+                        self._check_size((w, h))
+                ok, frame = (cap.read() if cap.isOpened() else (False, None))
+            except BaseException:
+                cap.release()
+                raise
         if not ok or frame is None:
             cap.release()
             raise BadInput(f"cannot read video file {self.path} (not a video, corrupt or truncated, "
                            "or a codec OpenCV lacks)", "re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4")
         try:
-            return cap, to_bgr8(frame)
+            frame = to_bgr8(frame)
+            self._check_size((frame.shape[1], frame.shape[0]))
+            return cap, frame
         except BadInput:
             cap.release()
             raise
@@ -620,24 +638,29 @@ class VideoSource(_SourceBase):
 
 
 # -- still image --------------------------------------------------------------------------------------
-def read_image(path, kind: str = "image") -> np.ndarray:
-    """Decode an image file to BGR uint8 (works with non-ASCII paths); BadInput when it is not one."""
-    p = _check_file(path, kind)
-    try:
-        data = np.fromfile(str(p), dtype=np.uint8)
-        img = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    except Exception:
-        img = None
-    if img is None:
-        raise BadInput(f"cannot read {kind} file {p} (not an image or corrupt)", "use a JPEG, PNG, BMP or WebP file")
-    return to_bgr8(img)
+def read_image(path, kind: str = "image", frame: bool = False) -> np.ndarray:
+    """Decode an image file to BGR uint8 (works with non-ASCII paths); BadInput when it is not one.
+
+    The size is read from the file's header first (:mod:`vbg_app.imagefile`): nothing over 40 megapixels is
+    decoded, and with ``frame`` (the image is a source's every frame) a size the pipeline would refuse on
+    every frame (under 16x16, over 7680x4320) is refused before decoding, with the fix."""
+    if not str(path):
+        raise BadInput(f"no {kind} file given", f"write {kind}:PATH")
+    data, fmt, w, h = probe_image(path, f"{kind} file")
+    p = Path(os.path.expanduser(str(path)))
+    if frame:
+        check_frame_size((w, h), f"{kind} {p.name}", kind, str(p))
+    img = to_bgr8(decode(data, p, f"{kind} file", fmt, w, h))
+    if frame:  # the header's size, turned by the EXIF orientation
+        check_frame_size((img.shape[1], img.shape[0]), f"{kind} {p.name}", kind, str(p))
+    return img
 
 
 class ImageSource(_SourceBase):
     """A still image repeated at ``fps`` (paced when ``realtime``). Each read returns a fresh copy."""
 
     def __init__(self, path, fps: float = 30.0, realtime: bool = True) -> None:
-        self._image = read_image(path)
+        self._image = read_image(path, frame=True)
         self.path = Path(path)
         self.description = f"image {self.path.name}"
         self.fps = _valid_fps(fps)
@@ -696,8 +719,13 @@ class DemoSource(_SourceBase):
 
     def __init__(self, width: int = 1280, height: int = 720, fps: float = 30.0, realtime: bool = True) -> None:
         width, height = int(width), int(height)
-        if width < 16 or height < 16:
+        from vbg_app.pipeline import MAX_SIZE_WH, MIN_SIDE
+
+        if width < MIN_SIDE or height < MIN_SIDE:
             raise BadInput(f"demo size {width}x{height} is too small", "use at least 16x16, e.g. 1280x720")
+        if width > MAX_SIZE_WH[0] or height > MAX_SIZE_WH[1]:
+            raise BadInput(f"demo size {width}x{height} is too large",
+                           f"use at most {MAX_SIZE_WH[0]}x{MAX_SIZE_WH[1]}, e.g. 1280x720")
         self.size_wh = (width, height)
         self.fps = _valid_fps(fps)
         self.live = bool(realtime)

@@ -20,6 +20,8 @@ import numpy as np
 
 from vbg_app import resources
 from vbg_app.errors import BadInput
+from vbg_app.imagefile import read_image
+from vbg_app.quiet import quiet_decoding
 
 log = logging.getLogger(__name__)
 
@@ -102,23 +104,24 @@ def check_file(path: Path) -> None:
 def first_frame(path: Path, reduce: int = 1) -> np.ndarray | None:
     """The image itself (or a video's first frame) as BGR uint8, or None if it does not decode.
 
-    ``reduce`` 2, 4 or 8 decodes JPEGs at reduced size (much faster thumbnails).
+    ``reduce`` 2, 4 or 8 decodes JPEGs at reduced size (much faster thumbnails). An image over 40 megapixels
+    (after that reduction, for a JPEG) is not decoded: None.
     """
     try:
         if path.suffix.lower() in VIDEO_EXTS:
-            cap = cv2.VideoCapture(str(path))
-            try:
-                ok, frame = cap.read() if cap.isOpened() else (False, None)
-            finally:
-                cap.release()
+            with quiet_decoding():  # FFmpeg's and OpenCV's own complaints about a damaged file stay off stderr
+                cap = cv2.VideoCapture(str(path))
+                try:
+                    ok, frame = cap.read() if cap.isOpened() else (False, None)
+                finally:
+                    cap.release()
             return frame if ok and frame is not None and frame.size else None
-        data = np.fromfile(str(path), dtype=np.uint8)
-        if not data.size:
-            return None
-        flag = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-                8: cv2.IMREAD_REDUCED_COLOR_8}.get(reduce, cv2.IMREAD_COLOR)
-        img = cv2.imdecode(data, flag)
-        return img if img is not None and img.size else None
+        # the header first: nothing over 40 MP is decoded (a JPEG is decoded at 1/2..1/8 size instead), so a
+        # small file declaring 30000x30000 pixels costs no gigabytes at every start of the GUI
+        return read_image(path, "background image", reduce=reduce)
+    except BadInput as exc:
+        log.info("no thumbnail for %s: %s", path, exc.what)
+        return None
     except Exception as exc:  # cv2.error, OSError
         log.info("cannot decode %s: %s", path, exc)
         return None
