@@ -19,24 +19,27 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.test_reliability import FUZZ
+from tests.test_reliability import FUZZ, CopyCompositor, EchoSegmenter, PassFilter, _usable, hostile_frames
 from tests.tinymodel import make_model
 from vbg_app.compose import parse_background
 from vbg_app.engines.meta import MAX_INPUT_SIDE, ModelMeta, parse_meta
 from vbg_app.engines.onnx_engine import OnnxSegmenter
 from vbg_app.errors import BadInput
 from vbg_app.imagefile import decode_size, image_size, read_image
+from vbg_app.pipeline import Pipeline
 from vbg_app.quiet import native_stderr_quiet
-from vbg_app.sources import ImageSource, VideoSource, open_source
+from vbg_app.sinks import NullSink
+from vbg_app.sources import ImageSource, ReconnectingSource, SourceEnded, VideoSource, open_source
 
 ROOT = Path(__file__).resolve().parents[1]
 POSIX = os.name == "posix"
@@ -142,6 +145,119 @@ def test_a_source_that_can_never_give_a_usable_frame_is_refused_when_opened(neve
     rc, err, _ = run_vbg(["run", "--source", spec, "--sink", "null", "--loop", "--frames", "5", "--quiet"], 60)
     lines = err.strip().splitlines()
     assert rc == 2 and len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], err
+
+
+class _Feed:
+    """A source made of a function of the read count: a frame, None (nothing yet), or an exception to raise."""
+
+    def __init__(self, produce, live=True, fps=200.0, description="camera 9", state="ok"):
+        self.produce, self.live, self.fps, self.description, self.state = produce, live, fps, description, state
+        self.size_wh, self.k, self.t0, self.error = (64, 48), 0, time.monotonic(), ""
+
+    def read(self):
+        time.sleep(1.0 / self.fps)
+        self.k += 1
+        out = self.produce(self.k, time.monotonic() - self.t0, self)
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
+    def close(self):
+        pass
+
+
+GOOD = np.full((48, 64, 3), 128, np.uint8)
+TINY = np.zeros((8, 8, 3), np.uint8)
+N, SECONDS = 10, 0.3  # the watchdog's limits in these tests (30 and 3 s in vbg run)
+
+
+def _pipe(source):
+    pipe = Pipeline(source, EchoSegmenter(), PassFilter(), CopyCompositor(), NullSink())
+    pipe.unusable_after_n, pipe.unusable_after_s = N, SECONDS
+    return pipe
+
+
+def _run_at_most(pipe, seconds, **kwargs):
+    """pipe.run(**kwargs), stopped after ``seconds`` if it has not ended by itself (a test fails, not hangs)."""
+    timer = threading.Timer(seconds, pipe.stop)
+    timer.start()
+    try:
+        return pipe.run(**kwargs)
+    finally:
+        timer.cancel()
+
+
+ENDS = {  # sources whose frames all come unusable: the run ends with BadInput (frames=5 never arrive)
+    "8x8 frames from a camera": (lambda k, t, s: TINY, True, "8x8 pixels"),
+    "float frames from a file": (lambda k, t, s: GOOD.astype(np.float32), False, "float32"),
+    "a file whose every read fails": (lambda k, t, s: BadInput("frame is damaged", "re-encode it"), False,
+                                      "frame is damaged"),
+    "a file that ends before a usable frame": (lambda k, t, s: TINY if k < 4 else SourceEnded(), False,
+                                               "ended before giving one usable frame"),
+}
+def _reopening(k, t, source):
+    """Raises while it says it is reconnecting (a source like ReconnectingSource, but one that raises)."""
+    source.state = "reconnecting" if t < 3 * SECONDS else "ok"
+    return RuntimeError("device gone") if source.state != "ok" else GOOD
+
+
+GOES_ON = {  # sources that are slow, reconnecting or briefly bad: never ended by the watchdog; (produce, fps)
+    "a camera that is slow to start": (lambda k, t, s: None if t < 2 * SECONDS else GOOD, 200),
+    "a burst of many bad frames in less than the time limit": (lambda k, t, s: TINY if k <= 4 * N else GOOD, 1000),
+    "a few bad frames over more than the time limit": (
+        lambda k, t, s: (TINY if k % 40 == 0 else None) if t < 3 * SECONDS else GOOD, 200),
+    "errors while the device is being reopened": (_reopening, 200),
+}
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+@pytest.mark.parametrize("case", list(ENDS))
+def test_a_source_that_keeps_giving_unusable_frames_ends_the_run(case, threaded):
+    produce, live, words = ENDS[case]
+    pipe = _pipe(_Feed(produce, live=live))
+    t0 = time.monotonic()
+    with pytest.raises(BadInput) as err:  # it ran until stopped (here: 5 s), skipping every frame
+        _run_at_most(pipe, 5.0, frames=5, threaded=threaded)
+    assert time.monotonic() - t0 < SECONDS + 3
+    assert pipe.ended and pipe.stats.frames == 0 and pipe.source_failure is err.value
+    text = err.value.one_line()
+    assert "\n" not in text and text.startswith("camera 9 ") and words in text and err.value.fix
+    if "ends before" not in case:
+        assert "no usable frame" in text
+
+
+@pytest.mark.parametrize("case", list(GOES_ON))
+def test_a_slow_reconnecting_or_briefly_bad_source_is_not_ended(case):
+    produce, fps = GOES_ON[case]
+    pipe = _pipe(_Feed(produce, fps=fps))
+    pipe.holdover = False
+    stats = _run_at_most(pipe, 10.0, frames=5)
+    assert stats.frames == 5 and pipe.source_failure is None and not pipe.ended
+
+
+def test_a_real_reconnecting_camera_gone_longer_than_the_limits_is_not_ended():
+    t0 = time.monotonic()
+
+    def factory():
+        if time.monotonic() - t0 < 3 * SECONDS:
+            raise BadInput("camera 9 not found", "plug it in")
+        return _Feed(lambda k, t, s: GOOD)
+
+    source = ReconnectingSource(factory, source=_Feed(lambda k, t, s: BadInput("camera 9 stopped", "check it")
+                                                      if k > 2 else GOOD), first_backoff=0.02, max_backoff=0.05)
+    pipe = _pipe(source)
+    stats = _run_at_most(pipe, 10.0, frames=8)
+    assert stats.frames == 8 and pipe.source_failure is None and source.reconnects == 1
+
+
+@settings(FUZZ, max_examples=min(FUZZ.max_examples, 15))
+@given(frames=st.lists(hostile_frames().filter(lambda f: f is not None and not _usable(f)), min_size=1, max_size=4))
+def test_fuzz_a_stream_of_never_usable_frames_always_ends_the_run(frames):
+    pipe = _pipe(_Feed(lambda k, t, s: frames[k % len(frames)], fps=1000))
+    pipe.unusable_after_s = 0.05
+    with pytest.raises(BadInput) as err:
+        _run_at_most(pipe, 3.0, frames=3, threaded=False)
+    assert "\n" not in err.value.one_line() and err.value.fix
 
 
 # -- 5. models declaring a huge input or nonsense normalisation ---------------------------------------------

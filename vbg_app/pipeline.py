@@ -21,11 +21,13 @@ once per distinct message, and the frame is skipped; the source ending stops it 
 closed, so a recording keeps everything written so far.
 
 Reliability (see docs/troubleshooting.md): frames are checked before any stage sees them (shape, type,
-size: :class:`~vbg_app.errors.BadInput` recorded, frame skipped); a mask with NaN/inf is repaired instead of
-poisoning the temporal filter. While a *live* source gives no frame (a camera unplugged and being reopened
-by :class:`~vbg_app.sources.ReconnectingSource`), ``run()`` keeps the output alive: after ``hold_after_s``
-it repeats the last frame, after ``card_after_s`` it sends a dark "camera unavailable" card (what the
-meeting sees), at the source's frame rate. ``stats`` says what is wrong: ``source_state``/``source_error``,
+size: :class:`~vbg_app.errors.BadInput` recorded, frame skipped; a source that gives no usable frame for
+30 tries and 3 s ends the run with ``source_failure``, which ``run()`` raises); a mask with NaN/inf is
+repaired instead of poisoning the temporal filter. While a *live* source gives no frame (a camera unplugged
+and being reopened by :class:`~vbg_app.sources.ReconnectingSource`), ``run()`` keeps the output alive:
+after ``hold_after_s`` it repeats the last frame, after ``card_after_s`` it sends a dark "camera
+unavailable" card (what the meeting sees), at the source's frame rate. ``stats`` says what is wrong:
+``source_state``/``source_error``,
 ``sink_state``/``sink_error`` (a virtual camera that stopped accepting frames: the preview goes on, the
 owner can swap in a new sink), ``fallback_reason`` (the GPU provider that was dropped for the CPU).
 """
@@ -199,6 +201,18 @@ class Pipeline:
         self._producer: threading.Thread | None = None
         self._stop = threading.Event()
         self._seen_errors: set[str] = set()
+        # a source that gives only unusable frames (or only errors) ends the run instead of spinning forever:
+        # after at least unusable_after_n tries AND unusable_after_s seconds without a usable frame (both: 30
+        # tries alone are 1 s of a camera's switch-over hiccup, or milliseconds of a fast file; 3 s alone could
+        # be 3 tries of a slow source). Reads that give nothing (None: a camera being slow or reconnecting)
+        # and errors while a ReconnectingSource is reopening its device never count. See _unusable().
+        self.unusable_after_n = 30
+        self.unusable_after_s = 3.0
+        self.source_failure: VbgError | None = None  # why the run ended so (run() raises it)
+        self._bad_since: float | None = None
+        self._bad_count = 0
+        self._last_bad: BaseException | None = None
+        self._good_frames = 0
 
     # -- live configuration ----------------------------------------------------------------------
     def set_background(self, spec) -> None:
@@ -239,6 +253,30 @@ class Pipeline:
             log.warning("%s failed: %s", where, text, exc_info=not isinstance(exc, VbgError))
         return text
 
+    def _unusable(self, exc: BaseException) -> None:
+        """Count a frame that came and was refused (or a read that raised); past both limits (see __init__)
+        the run ends with :attr:`source_failure`, which ``run()`` raises."""
+        now = time.monotonic()
+        if self._bad_since is None:
+            self._bad_since, self._bad_count = now, 0
+        self._bad_count += 1
+        self._last_bad = exc
+        if self._bad_count >= self.unusable_after_n and now - self._bad_since >= self.unusable_after_s \
+                and self.source_failure is None:
+            self._give_up(f"gave no usable frame in {self._bad_count} tries over {now - self._bad_since:.1f} s")
+
+    def _give_up(self, how: str) -> None:
+        from vbg_app.errors import BadInput
+
+        exc = self._last_bad
+        why = exc.what if isinstance(exc, VbgError) else f"{type(exc).__name__}: {exc}"
+        fix = exc.fix if isinstance(exc, VbgError) and exc.fix else "use another source"
+        name = getattr(self.source, "description", "") or "the source"
+        self.source_failure = BadInput(f"{name} {how}: {why}", fix)
+        log.info("%s", self.source_failure.one_line())  # the owner reports it (vbg run: its error line)
+        self.ended = True
+        self._stop.set()
+
     def _capture(self):
         """Read, normalise, segment and filter one frame; None when no frame is ready."""
         from vbg_app.sources import SourceEnded, to_bgr8
@@ -248,11 +286,15 @@ class Pipeline:
         try:
             frame = source.read()
         except SourceEnded:
+            if self._bad_count and self.source_failure is None and not self._good_frames:
+                self._give_up("ended before giving one usable frame")  # e.g. a video of only unusable frames
             self.ended = True
             self._stop.set()
             return None
         except Exception as exc:
             self._record_error("source", exc)
+            if getattr(source, "state", "ok") == "ok":  # not while a ReconnectingSource reopens its device
+                self._unusable(exc)
             return None
         finally:
             st = self.stats  # a ReconnectingSource says whether its device is lost
@@ -264,7 +306,10 @@ class Pipeline:
             frame = to_bgr8(check_frame(frame))
         except Exception as exc:
             self._record_error("source", exc)
+            self._unusable(exc)
             return None
+        self._bad_since, self._bad_count = None, 0
+        self._good_frames += 1
         try:
             t1 = time.perf_counter()
             segmenter = self.segmenter
@@ -365,7 +410,9 @@ class Pipeline:
     def run(self, frames: int | None = None, on_frame=None, threaded: bool = True) -> PipelineStats:
         """Run until ``stop()``, the source's end, or ``frames`` output frames; returns the stats.
 
-        ``on_frame(pipeline)`` is called after every output frame (status lines, GUI previews).
+        ``on_frame(pipeline)`` is called after every output frame (status lines, GUI previews). A source that
+        gives no usable frame for ``unusable_after_n`` tries and ``unusable_after_s`` seconds ends the run:
+        it raises :attr:`source_failure` (a BadInput saying why and what to do; ``ended`` is True).
         """
         old = self._producer
         if old is not None and old.is_alive():  # a capture thread left blocked by an earlier run
@@ -373,6 +420,7 @@ class Pipeline:
             if old.is_alive():
                 log.warning("the capture thread of the previous run is still blocked in the source")
         self._stop.clear()
+        self.source_failure, self._bad_since, self._bad_count, self._good_frames = None, None, 0, 0
         target = None if frames is None else self.stats.frames + frames
         if not threaded:
             while not self._stop.is_set() and (target is None or self.stats.frames < target):
@@ -383,7 +431,7 @@ class Pipeline:
                     if self._hold() and on_frame:
                         on_frame(self)
                     time.sleep(0.001)
-            return self.stats
+            return self._result()
 
         handoff: queue.Queue = queue.Queue(maxsize=1)
 
@@ -439,6 +487,11 @@ class Pipeline:
             worker.join(timeout=1.0)
             if worker.is_alive():
                 log.info("the capture thread is still in source.read(); it ends when that returns")
+        return self._result()
+
+    def _result(self) -> PipelineStats:
+        if self.source_failure is not None:
+            raise self.source_failure
         return self.stats
 
     def stop(self) -> None:
