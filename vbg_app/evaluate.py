@@ -10,7 +10,8 @@ Inputs
 ------
 ``--data DIR`` (repeatable): ``DIR/images/*.jpg|*.jpeg|*.png`` and ``DIR/masks/<same stem>.png``
 (255 = person, 128 = ignore, 0 = background). ``--video PATH`` (repeatable): clips without labels, for
-flicker. ``--model PATH`` (repeatable): ONNX models carrying the ``vbg.*`` metadata, run by the connectnet
+flicker. ``--gt-video DIR`` (repeatable): exact-ground-truth meeting videos made by ``python -m
+vbg_app.gt_video`` (a folder with manifest.json, or one clip_NN folder); see docs/gt_videos.md. ``--model PATH`` (repeatable): ONNX models carrying the ``vbg.*`` metadata, run by the connectnet
 engine; ``--engine mediapipe`` adds MediaPipe's selfie model. Without ``--model`` and ``--engine`` the shipped
 ``models/connectnet.onnx`` is evaluated.
 
@@ -20,7 +21,29 @@ Every image is read once and given to every model. The model's probability map (
 bilinearly to the mask's size and thresholded at 0.5 (``prob > 0.5``); IoU, mIoU and SC are those of
 :mod:`vbg_app.metrics` (dataset IoU = Σ∩/Σ∪ over all pixels of the folder; SC = mean of per-image SC).
 Flicker = mean fraction of pixels that flip between consecutive frames of the raw model output at model
-resolution, thresholded at 0.5 (no temporal filter). ``ms`` = median wall time of one ``segment()`` call
+resolution, thresholded at 0.5 (no temporal filter).
+
+GT videos, raw model: each frame's probability is resized bilinearly to the frame (640x360 for the
+builder's default) and thresholded at 0.5, then scored by :class:`vbg_app.metrics.GTVideoAccumulator`: pooled
+person IoU, IoU over the frames flagged ``fast`` (the lean), motion-compensated flicker, far-blob flicker
+and raw flicker (all at frame resolution, fractions of the frame's pixels per frame pair), per clip and
+pooled over all clips. The GT masks themselves are scored too (``gt_videos[].gt_mc_flicker``): the floor the
+metric gives the exact answer (0 but for resampling of the blurred fast frames).
+
+GT videos, pipeline mode (``--pipeline none,ema,flow``, ``--no-refine``): for each model and smoothing the
+real ``vbg run`` path is built by :func:`vbg_app.pipeline.build_pipeline` from a
+:class:`~vbg_app.config.PipelineConfig` (source ``video:CLIP`` with ``realtime=False``, the model's engine,
+``--provider``/``--threads``, defaults otherwise: clean-up on, no mirror), its sink swapped for one that keeps
+the last frame, and stepped one frame at a time (``Pipeline.step``: the same stages as ``run()``'s two
+threads, in one). Twice per clip: over ``color:#00FF00``, whose output gives the pipeline's alpha per pixel
+(least squares of ``out = a * frame + (1 - a) * green`` over the channels, :func:`vbg_app.metrics.alpha_from_key`;
+mask = alpha > 0.5), scored like the raw model; and over ``--gt-background`` (default: the shipped
+``living_room.jpg``; ``plate`` = the clip's own clean plate), compared with the ideal composite
+``alpha_gt * frame + (1 - alpha_gt) * background`` (the builder's soft alpha, the background fitted as
+compose.py fits it) in the 10-px band round the true edge and elsewhere (mean abs error, 0..255 levels).
+Alignment: after each step the frame the pipeline composited (``last_input``) must equal the clip's frame
+of that index, and the sink must have received exactly one frame per step, or the run stops with an error;
+``iou_fast_prev_gt`` (fast frames scored against the previous frame's GT) shows a mask that lags. ``ms`` = median wall time of one ``segment()`` call
 (resize + normalise + inference), over all calls of that model (and per input in the JSON).
 
 JSON (``--json PATH``), schema version 1; NaN is written as null::
@@ -36,7 +59,15 @@ JSON (``--json PATH``), schema version 1; NaN is written as null::
       "videos":   [{"label", "path", "n_frames"}],
       "images": [{"model", "data", "n_images", "person_iou", "miou", "sc",
                   "person_iou_per_image", "miou_per_image", "median_ms"}],     # one per model x dataset
-      "flicker": [{"model", "video", "n_frames", "flicker", "median_ms"}]        # one per model x video
+      "flicker": [{"model", "video", "n_frames", "flicker", "median_ms"}],       # one per model x video
+      # with --gt-video (fractions of the frame's pixels; "gt_video" is a clip label or "all" = pooled):
+      "gt_videos": [{"label", "path", "n_frames", "n_fast", "size_wh", "gt_mc_flicker", "gt_far_blob_flicker"}],
+      "gt_video": [{"model", "gt_video", "n_frames", "n_fast", "person_iou", "iou_fast", "iou_fast_prev_gt",
+                    "mc_flicker", "far_blob_flicker", "flicker", "median_ms"}],   # one per model x clip (+ all)
+      # with --pipeline:
+      "pipeline_settings": {"smoothing": [...], "refine", "key_background", "background"},
+      "pipeline": [{"model", "gt_video", "smoothing", "refine", <the gt_video measures>, "composite_band",
+                    "composite_rest", "ambiguous_px"}]       # one per model x smoothing x clip (+ all)
     }
 
 ``model`` / ``data`` / ``video`` fields refer to the ``label`` of the entries above.
@@ -56,7 +87,8 @@ import cv2
 import numpy as np
 
 from vbg_app.errors import BadInput, run_command
-from vbg_app.metrics import THRESHOLD, FlickerAccumulator, SegAccumulator
+from vbg_app.metrics import (THRESHOLD, CompositeAccumulator, FlickerAccumulator, GTVideoAccumulator, SegAccumulator,
+                             alpha_from_key, ideal_composite)
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 MASK_HINT = "masks/<stem>.png with 255 = person, 128 = ignore, 0 = background"
@@ -75,6 +107,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--provider", default="auto",
                         help="onnxruntime provider for ONNX models: auto | cpu | cuda | ... (default: auto)")
     parser.add_argument("--threads", type=int, default=0, help="inference threads, 0 = all cores")
+    parser.add_argument("--gt-video", action="append", default=[], metavar="DIR",
+                        help="exact-ground-truth videos made by `python -m vbg_app.gt_video` (repeatable)")
+    parser.add_argument("--pipeline", metavar="SMOOTHING[,...]",
+                        help="also run the whole vbg run pipeline on the --gt-video clips with these temporal "
+                             "filters, e.g. none,ema,flow")
+    parser.add_argument("--no-refine", action="store_true", help="pipeline mode: without the edge refinement")
+    parser.add_argument("--gt-background", metavar="SPEC",
+                        help="pipeline mode: background for the composite error, image:PATH or plate (the clip's "
+                             "own clean plate); default: the shipped living_room.jpg")
     parser.add_argument("--limit", type=int, metavar="N",
                         help="use only the first N images of each folder and N frames of each video")
     parser.add_argument("--json", metavar="PATH", help="write all results to this JSON file")
@@ -235,6 +276,86 @@ def _frames(path: Path, limit: int | None):
         cap.release()
 
 
+# -- exact-ground-truth videos --------------------------------------------------------------------------------
+KEY_BACKGROUND = "color:#00FF00"
+KEY_BGR = (0, 255, 0)
+DEFAULT_GT_BACKGROUND = ("backgrounds", "living_room.jpg")
+
+
+def _parse_smoothing_list(text: str | None) -> list[str]:
+    if text is None:
+        return []
+    from vbg_app.config import SMOOTHING
+
+    names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    bad = [n for n in names if n not in SMOOTHING]
+    if not names or bad:
+        raise BadInput(f"--pipeline {text!r} names {'no filter' if not names else 'unknown filters ' + ', '.join(bad)}",
+                       f"give a comma-separated list of {', '.join(SMOOTHING)}, e.g. --pipeline none,ema,flow")
+    return list(dict.fromkeys(names))
+
+
+def _gt_background(spec: str | None) -> str:
+    """The composite-error background as given (``plate`` stays ``plate``), checked; default: living_room.jpg."""
+    if spec is None:
+        from vbg_app import resources
+
+        return f"image:{resources.asset_path(*DEFAULT_GT_BACKGROUND)}"
+    if spec.strip().lower() == "plate":
+        return "plate"
+    if not spec.startswith("image:"):
+        raise BadInput(f"--gt-background {spec!r} is not image:PATH or plate",
+                       "give an image (the composite error needs the same pixels compose.py uses), or plate")
+    from vbg_app.compose import parse_background
+
+    parse_background(spec).close()  # a missing or undecodable image fails here, before any model is loaded
+    return spec
+
+
+class _KeepSink:
+    """The pipeline's sink in pipeline mode: keeps the last frame sent and counts them."""
+
+    description = "memory (vbg eval)"
+
+    def __init__(self) -> None:
+        self.frame: np.ndarray | None = None
+        self.count = 0
+
+    def send(self, frame: np.ndarray) -> None:
+        self.frame = frame
+        self.count += 1
+
+    def close(self) -> None:
+        self.frame = None
+
+
+def _pipeline_outputs(clip, model: "Model", smoothing: str, refine: bool, background: str, args, limit):
+    """Yield ``(k, frame, output)`` for each frame of ``clip`` through the real pipeline (see the module
+    docstring), checking that output k was composited from frame k."""
+    from vbg_app.config import PipelineConfig
+    from vbg_app.pipeline import build_pipeline
+
+    cfg = PipelineConfig(source=f"video:{clip.video}", background=background, sink="null", engine=model.engine,
+                         model=model.path if model.engine == "connectnet" else None, provider=args.provider,
+                         threads=args.threads, smoothing=smoothing, refine=refine, realtime=False, loop=False)
+    pipe = build_pipeline(cfg)
+    sink = _KeepSink()
+    pipe.set_sink(sink)
+    try:
+        for k, frame in enumerate(clip.frames(limit)):
+            stepped = pipe.step()
+            if not stepped or sink.count != k + 1:
+                raise BadInput(f"the pipeline gave no output for frame {k} of {clip.video} "
+                               f"({pipe.stats.last_error or 'the source ended early'})",
+                               "check the clip with `vbg run --source video:PATH`")
+            if pipe.last_input is None or not np.array_equal(pipe.last_input, frame):
+                raise BadInput(f"the pipeline's output {k} of {clip.video} was not made from frame {k}",
+                               "the pipeline reorders or drops frames: pipeline mode cannot align them")
+            yield k, frame, sink.frame
+    finally:
+        pipe.close()
+
+
 # -- run ----------------------------------------------------------------------------------------------------
 def _nan_to_none(x):
     if isinstance(x, float) and math.isnan(x):
@@ -250,14 +371,97 @@ def _median_ms(times: list[float]) -> float:
     return statistics.median(times) * 1e3 if times else math.nan
 
 
+def _eval_gt_videos(models: list[Model], clips, limit, bar) -> tuple[list[dict], list[dict]]:
+    """Raw model output on the GT clips: rows per model x clip (+ "all" pooled), and the clips' own entries."""
+    pooled = {m.label: GTVideoAccumulator() for m in models}
+    all_times = {m.label: [] for m in models}
+    rows, inputs = [], []
+    for clip in clips:
+        accs = {m.label: GTVideoAccumulator() for m in models}
+        floor = GTVideoAccumulator()
+        times = {m.label: [] for m in models}
+        for acc in pooled.values():
+            acc.new_clip()
+        affines, fast = clip.affines, clip.fast
+        w, h = clip.size_wh
+        n = 0
+        for k, frame in enumerate(clip.frames(limit)):
+            gt = clip.mask(k)
+            floor.update(gt, gt, affines[k], fast[k])
+            for m in models:
+                prob = m.segment(frame, times[m.label])
+                pred = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR) > THRESHOLD
+                accs[m.label].update(pred, gt, affines[k], fast[k])
+                pooled[m.label].update(pred, gt, affines[k], fast[k])
+            n += 1
+            bar.update(1)
+        f = floor.result()
+        inputs.append({"label": clip.label, "path": str(clip.path), "n_frames": n, "n_fast": f["n_fast"],
+                       "size_wh": [w, h], "gt_mc_flicker": f["mc_flicker"], "gt_far_blob_flicker": f["far_blob_flicker"]})
+        for m in models:
+            all_times[m.label] += times[m.label]
+            rows.append({"model": m.label, "gt_video": clip.label, **accs[m.label].result(),
+                         "median_ms": _median_ms(times[m.label])})
+    if len(clips) > 1:
+        for m in models:
+            rows.append({"model": m.label, "gt_video": "all", **pooled[m.label].result(),
+                         "median_ms": _median_ms(all_times[m.label])})
+    return rows, inputs
+
+
+def _eval_pipeline(model: Model, smoothing: str, refine: bool, background: str, clips, args, limit, bar) -> list[dict]:
+    """Pipeline mode for one model and filter: rows per clip (+ "all" pooled)."""
+    from vbg_app.compose import ImageBackground
+
+    pooled, pooled_comp, pooled_amb = GTVideoAccumulator(), CompositeAccumulator(), 0
+    rows = []
+    base = {"model": model.label, "smoothing": smoothing, "refine": refine}
+    for clip in clips:
+        acc, comp, ambiguous = GTVideoAccumulator(), CompositeAccumulator(), 0
+        pooled.new_clip()
+        affines, fast = clip.affines, clip.fast
+        for k, frame, out in _pipeline_outputs(clip, model, smoothing, refine, KEY_BACKGROUND, args, limit):
+            alpha, amb = alpha_from_key(out, frame, KEY_BGR)
+            ambiguous += int(np.count_nonzero(amb))
+            gt = clip.mask(k)
+            pred = alpha > THRESHOLD
+            acc.update(pred, gt, affines[k], fast[k])
+            pooled.update(pred, gt, affines[k], fast[k])
+            bar.update(1)
+        spec = f"image:{clip.path / clip.meta['plate']}" if background == "plate" else background
+        w, h = clip.size_wh
+        bg = ImageBackground(spec.partition(":")[2])
+        try:
+            bg_img = bg.render(h, w, None, None)  # exactly the pixels compose.py blends with
+        finally:
+            bg.close()
+        for k, frame, out in _pipeline_outputs(clip, model, smoothing, refine, spec, args, limit):
+            ideal = ideal_composite(frame, bg_img, clip.alpha(k))
+            gt = clip.mask(k)
+            comp.update(out, ideal, gt)
+            pooled_comp.update(out, ideal, gt)
+            bar.update(1)
+        pooled_amb += ambiguous
+        rows.append({**base, "gt_video": clip.label, **acc.result(), **comp.result(), "ambiguous_px": ambiguous})
+    if len(clips) > 1:
+        rows.append({**base, "gt_video": "all", **pooled.result(), **pooled_comp.result(), "ambiguous_px": pooled_amb})
+    return rows
+
+
 def run(args) -> int:
     limit = args.limit
     if limit is not None and limit < 1:
         raise BadInput(f"--limit {limit} must be at least 1", "give a positive number of images/frames")
     if args.threads < 0:
         raise BadInput(f"--threads {args.threads} is negative", "use 0 (all cores) or a positive number")
-    if not args.data and not args.video:
-        raise BadInput("nothing to evaluate", "give --data DIR (images/ + masks/) and/or --video PATH")
+    if (args.pipeline is not None or args.no_refine or args.gt_background) and not args.gt_video:
+        raise BadInput("--pipeline, --no-refine and --gt-background need --gt-video",
+                       "give --gt-video DIR (made by python -m vbg_app.gt_video)")
+    if not args.data and not args.video and not args.gt_video:
+        raise BadInput("nothing to evaluate",
+                       "give --data DIR (images/ + masks/), --video PATH and/or --gt-video DIR")
+    smoothings = _parse_smoothing_list(args.pipeline)
+    background = _gt_background(args.gt_background) if smoothings else None
     json_path = Path(args.json) if args.json else None
     if json_path is not None and not json_path.parent.is_dir():
         raise BadInput(f"folder {json_path.parent} for --json does not exist", "create it or choose another path")
@@ -269,12 +473,19 @@ def run(args) -> int:
     for v in args.video:
         hint = _check_video(Path(v))
         videos.append(Video(_short(Path(v), taken), Path(v), min(hint, limit) if limit else hint))
+    from vbg_app.gt_video import open_gt_videos
+
+    clips = [c for g in args.gt_video for c in open_gt_videos(g)]
+    for c in clips:
+        c.label = _short(c.path, taken)
+    n_clip_frames = [min(c.n_frames, limit) if limit else c.n_frames for c in clips]
     models = _load_models(args)
 
     from tqdm import tqdm
 
-    total = sum(len(d.pairs) for d in datasets) + sum(v.n_frames_hint for v in videos)
-    image_rows, flicker_rows = [], []
+    total = (sum(len(d.pairs) for d in datasets) + sum(v.n_frames_hint for v in videos)
+             + sum(n_clip_frames) * (1 + 2 * len(models) * len(smoothings)))
+    image_rows, flicker_rows, gt_inputs, gt_rows, pipe_rows = [], [], [], [], []
     try:
         with tqdm(total=total, desc="vbg eval", unit="img", file=sys.stderr, disable=None, leave=False) as bar:
             for ds in datasets:
@@ -305,6 +516,11 @@ def run(args) -> int:
                 for m in models:
                     flicker_rows.append({"model": m.label, "video": vid.label, "n_frames": n,
                                          "flicker": accs[m.label].value, "median_ms": _median_ms(times[m.label])})
+            if clips:
+                gt_rows, gt_inputs = _eval_gt_videos(models, clips, limit, bar)
+            for m in models:
+                for smoothing in smoothings:
+                    pipe_rows += _eval_pipeline(m, smoothing, not args.no_refine, background, clips, args, limit, bar)
     finally:
         for m in models:
             m.seg.close()
@@ -322,6 +538,13 @@ def run(args) -> int:
         "images": image_rows,
         "flicker": flicker_rows,
     }
+    if clips:
+        result["gt_videos"] = gt_inputs
+        result["gt_video"] = gt_rows
+    if smoothings:
+        result["pipeline_settings"] = {"smoothing": smoothings, "refine": not args.no_refine,
+                                       "key_background": KEY_BACKGROUND, "background": background}
+        result["pipeline"] = pipe_rows
     print(format_table(result))
     if json_path is not None:
         try:
@@ -336,12 +559,13 @@ def _fmt(x, spec: str) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
+def _table(headers: list[str], rows: list[list[str]], left: int = 2) -> str:
+    """Columns padded to their widest cell; the first ``left`` columns left-aligned, the rest right-aligned."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths)))]
+    lines = ["  ".join(h.ljust(w) if i < left else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths)))]
     lines.append("  ".join("-" * w for w in widths))
     for r in rows:
-        lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        lines.append("  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
     return "\n".join(lines)
 
 
@@ -358,6 +582,19 @@ def format_table(result: dict) -> str:
                  _fmt(r["median_ms"], ".1f")]
                 for r in result["flicker"]]
         out.append(_table(["model", "video", "frames", "flicker %", "ms"], rows))
+    if result.get("gt_video"):
+        rows = [[r["model"], r["gt_video"], str(r["n_frames"]), str(r["n_fast"]), _fmt(r["person_iou"], ".4f"),
+                 _fmt(r["iou_fast"], ".4f"), _fmt(_pct(r["mc_flicker"]), ".3f"), _fmt(_pct(r["far_blob_flicker"]), ".3f"),
+                 _fmt(_pct(r["flicker"]), ".3f"), _fmt(r["median_ms"], ".1f")] for r in result["gt_video"]]
+        out.append(_table(["model", "gt video", "frames", "fast", "IoU", "IoU fast", "mc flicker %", "far-blob %",
+                           "flicker %", "ms"], rows))
+    if result.get("pipeline"):
+        rows = [[r["model"], r["gt_video"], r["smoothing"] + ("" if r["refine"] else " (no refine)"),
+                 _fmt(r["person_iou"], ".4f"), _fmt(r["iou_fast"], ".4f"), _fmt(_pct(r["mc_flicker"]), ".3f"),
+                 _fmt(_pct(r["far_blob_flicker"]), ".3f"), _fmt(_pct(r["flicker"]), ".3f"),
+                 _fmt(r["composite_band"], ".2f"), _fmt(r["composite_rest"], ".3f")] for r in result["pipeline"]]
+        out.append(_table(["model", "gt video", "smoothing", "IoU", "IoU fast", "mc flicker %", "far-blob %",
+                           "flicker %", "comp. edge", "comp. rest"], rows, left=3))
     rows = [[m["label"], m["engine"], m["provider"], "x".join(map(str, m["input_size_wh"]))
              if m["engine"] != "mediapipe" else "long side 256",
              str(m["n_inferences"]), _fmt(m["median_ms"], ".1f")] for m in result["models"]]
@@ -365,7 +602,20 @@ def format_table(result: dict) -> str:
     out.append("IoU = dataset person IoU (Σ∩/Σ∪), mIoU = mean of person and background IoU, SC = mean per-image "
                "Semantic Connectivity, IoU/img = mean per-image IoU; flicker = % of pixels flipping per frame "
                "(raw output, model resolution); threshold 0.5.")
+    if result.get("gt_videos"):
+        floor = max((g["gt_mc_flicker"] for g in result["gt_videos"] if g["gt_mc_flicker"] is not None
+                     and not math.isnan(g["gt_mc_flicker"])), default=math.nan)
+        out.append("GT videos (docs/gt_videos.md), at frame resolution: IoU pooled over all frames, IoU fast = over "
+                   "the fast-lean frames; mc flicker = % of pixels per frame whose mask changes in a way the "
+                   "person's known motion does not explain (1 px tolerance); far-blob = % of pixels flipping "
+                   f"farther than 8 px from the person; the GT itself scores mc flicker {_fmt(_pct(floor), '.4f')} %"
+                   + ("; comp. = mean abs difference (0..255) from the ideal composite, within 10 px of the true "
+                      "edge and elsewhere." if result.get("pipeline") else "."))
     return "\n\n".join(out)
+
+
+def _pct(x):
+    return None if x is None else x * 100
 
 
 def main(argv: list[str] | None = None) -> int:
