@@ -921,7 +921,10 @@ def test_sigterm_stops_vbg_run_cleanly_and_the_mp4_is_playable(tmp_path):
 
 def test_after_sigkill_mkv_and_avi_recordings_keep_what_was_written(tmp_path):
     # nothing can finalise a file on SIGKILL: an .mp4 is then unplayable (its index comes last), which is why
-    # docs/troubleshooting.md recommends .mkv or .avi for long recordings; those keep what reached the disk
+    # docs/troubleshooting.md recommends .mkv or .avi for long recordings; those keep what reached the disk, under
+    # the name they are written to until closed (rec.partial.mkv: a killed run cannot rename it)
+    from vbg_app.sinks import partial_path
+
     script = (
         "import sys, numpy as np\n"
         "from vbg_app.sinks import FileSink\n"
@@ -934,13 +937,15 @@ def test_after_sigkill_mkv_and_avi_recordings_keep_what_was_written(tmp_path):
         "    k += 1\n"
     )
     paths = [tmp_path / "rec.mkv", tmp_path / "rec.avi"]
+    partials = [partial_path(p) for p in paths]
     proc = subprocess.Popen([sys.executable, "-c", script, *map(str, paths)], cwd=ROOT)
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not all(p.exists() and p.stat().st_size > 6e6 for p in paths):
+        while time.monotonic() < deadline and not all(p.exists() and p.stat().st_size > 6e6 for p in partials):
             time.sleep(0.05)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-    for p in paths:
+    for p in partials:
         assert _frames_in(p) > 5, p.name
+    assert not any(p.exists() for p in paths)

@@ -3,12 +3,14 @@
 Every user-facing failure is a :class:`VbgError` that carries *what* failed and *how to fix it*.
 The CLI prints ``error: <what> — <fix>`` on one line and exits with the error's code; the GUI shows
 the same text.  Exit codes: 2 = bad input (a file, an option), 3 = a device is unavailable
-(camera, virtual camera, GPU provider).
+(camera, virtual camera, GPU provider), 4 = an output failed while running (the disk holding a recording
+filled up or stopped taking data; what was recorded until then is kept and the message says where).
 """
 from __future__ import annotations
 
 EXIT_BAD_INPUT = 2
 EXIT_DEVICE_UNAVAILABLE = 3
+EXIT_OUTPUT_FAILED = 4
 
 
 class VbgError(Exception):
@@ -37,6 +39,15 @@ class DeviceUnavailable(VbgError):
     """A camera, virtual camera or accelerator cannot be used (exit code 3)."""
 
     exit_code = EXIT_DEVICE_UNAVAILABLE
+
+
+class OutputFailed(VbgError):
+    """An output stopped working mid-run: a recording's disk is full, removed or refuses data (exit code 4).
+
+    Unlike a virtual camera that is lost for a moment, a failed file output does not come back: the sink
+    has already closed the file (keeping what was written playable) and the run ends."""
+
+    exit_code = EXIT_OUTPUT_FAILED
 
 
 def guarded(run, args) -> int:
