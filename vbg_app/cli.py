@@ -8,7 +8,9 @@ Examples::
     vbg eval --data ../shared/data/portraits/ccp/val --model models/connectnet.onnx --engine mediapipe
     vbg export --from-released pphumanseg_v1_lite_398x224.onnx --out models/connectnet.onnx
 
-Exit codes: 0 success, 2 bad input (one line saying what to fix), 3 a device is unavailable.
+Exit codes: 0 success, 2 bad input (one line saying what to fix), 3 a device is unavailable, 4 an output
+failed while running (the disk holding a recording is full or stopped taking data; the line says where what
+was recorded until then is).
 """
 from __future__ import annotations
 
@@ -34,7 +36,12 @@ def _add_run(sub) -> None:
     from vbg_app.config import DEFAULT_SMOOTHING, FPS_RANGE, SMOOTHING, parse_fps
 
     p = sub.add_parser("run", help="run the virtual background headless",
-                       description="Camera/video/demo → segmentation → smoothing → background → virtual camera/file.")
+                       description="Camera/video/demo → segmentation → smoothing → background → virtual camera/file.",
+                       epilog="exit codes: 0 success; 2 bad input (a file, an option, a recording that exists "
+                       "without --overwrite); 3 a device (camera, virtual camera, GPU provider) is unavailable; "
+                       "4 the output failed while running (the disk holding the recording is full or stopped "
+                       "taking data: the run ends, what was recorded is kept playable and the error line says "
+                       "where). A recording is written to NAME.partial.EXT and renamed to NAME.EXT when it ends.")
     p.add_argument("--source", default="demo", help="demo | camera:N | camera:/dev/videoN | video:PATH | image:PATH "
                    "(default: demo, a built-in moving portrait). A video plays once and the run ends at its "
                    "end (see --loop)")
@@ -59,6 +66,8 @@ def _add_run(sub) -> None:
     p.add_argument("--loop", action="store_true",
                    help="play a video source again and again instead of ending the run at its end")
     p.add_argument("--frames", type=int, help="stop after N output frames")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --sink file:PATH replace an existing file (without it an existing file is refused)")
     p.add_argument("--quiet", action="store_true", help="no live status line")
     p.set_defaults(func=_run)
 
@@ -75,7 +84,7 @@ def _run(args) -> int:
         fps=args.fps, smoothing=args.smoothing, mirror=args.mirror, refine=not args.no_refine,
         cleanup=not args.no_cleanup, realtime=not args.as_fast_as_possible, loop=args.loop,
     )
-    with build_pipeline(config) as pipe:
+    with build_pipeline(config, overwrite=args.overwrite) as pipe:
         seg = pipe.segmenter
         note = f" ({seg.fallback_reason})" if getattr(seg, "fallback_reason", "") else ""
         print(f"vbg: {config.source} → {seg.name} on {seg.provider}{note} → {config.background} → "
@@ -99,6 +108,8 @@ def _run(args) -> int:
                 stats = pipe.stats
         if tty and not args.quiet:
             print(file=sys.stderr)
+        if pipe.output_failure is not None:  # a recording's disk filled up: the file is closed, exit 4
+            raise pipe.output_failure
         ended = " (source ended)" if pipe.ended else f" (stopped by {stopped_by[0]})" if stopped_by else ""
         print(f"vbg: {stats.frames} frames{ended}; {stats.summary()}", file=sys.stderr)
     return 0

@@ -29,7 +29,9 @@ after ``hold_after_s`` it repeats the last frame, after ``card_after_s`` it send
 unavailable" card (what the meeting sees), at the source's frame rate. ``stats`` says what is wrong:
 ``source_state``/``source_error``,
 ``sink_state``/``sink_error`` (a virtual camera that stopped accepting frames: the preview goes on, the
-owner can swap in a new sink), ``fallback_reason`` (the GPU provider that was dropped for the CPU).
+owner can swap in a new sink; a recording whose disk filled up: :class:`~vbg_app.errors.OutputFailed`, kept
+in ``output_failure``, the file is closed and the run ends), ``fallback_reason`` (the GPU provider that was
+dropped for the CPU).
 """
 from __future__ import annotations
 
@@ -213,6 +215,10 @@ class Pipeline:
         self._bad_count = 0
         self._last_bad: BaseException | None = None
         self._good_frames = 0
+        # a sink that failed for good (OutputFailed: a recording's disk is full): it gets no more frames and,
+        # with stop_on_output_failure, the run ends; the owner re-raises output_failure (vbg run: exit 4)
+        self.output_failure: VbgError | None = None
+        self.stop_on_output_failure = True
 
     # -- live configuration ----------------------------------------------------------------------
     def set_background(self, spec) -> None:
@@ -236,6 +242,7 @@ class Pipeline:
         old, self.sink = self.sink, sink
         self.stats.sink_state, self.stats.sink_error, self.stats.sink_errors_in_row = "ok", "", 0
         self.stats.sink_problem = ""
+        self.output_failure = None
         if old is not None and old is not sink:
             try:
                 old.close()
@@ -354,9 +361,25 @@ class Pipeline:
         self.stats.tick(t5)
 
     def _send(self, out: np.ndarray) -> bool:
+        from vbg_app.errors import OutputFailed
+
         st = self.stats
+        if self.output_failure is not None:  # the sink has closed itself: no more sends, the state stays
+            st.sink_errors_in_row += 1
+            self._last_send_t = time.perf_counter()
+            return False
         try:
             self.sink.send(out)
+        except OutputFailed as exc:  # for good: the sink closed its file (what was written is kept)
+            self.output_failure = exc
+            st.errors += 1
+            st.sink_state, st.sink_error = "error", exc.one_line()
+            st.sink_problem, st.last_error = exc.what, f"output: {exc.one_line()}"
+            st.sink_errors_in_row += 1
+            log.info("output failed: %s", exc.one_line())  # the owner reports it (vbg run: its error line)
+            if self.stop_on_output_failure:
+                self._stop.set()
+            return False
         except Exception as exc:
             st.sink_state, st.sink_error = "error", self._record_error("output", exc)
             st.sink_problem = exc.what if isinstance(exc, VbgError) else st.sink_error
@@ -516,8 +539,9 @@ class Pipeline:
         self.close()
 
 
-def build_pipeline(config) -> Pipeline:
-    """Open every stage a :class:`~vbg_app.config.PipelineConfig` names; on failure close what was opened."""
+def build_pipeline(config, overwrite: bool = False) -> Pipeline:
+    """Open every stage a :class:`~vbg_app.config.PipelineConfig` names; on failure close what was opened.
+    ``overwrite``: a file sink may replace an existing file (otherwise that is refused)."""
     from vbg_app.compose import Compositor
     from vbg_app.engines import create_segmenter
     from vbg_app.sinks import open_sink
@@ -534,7 +558,8 @@ def build_pipeline(config) -> Pipeline:
         opened.append(source)
         segmenter = create_segmenter(config.engine, config.model, config.provider, config.threads)
         opened.append(segmenter)
-        sink = open_sink(config.sink, source.size_wh, config.fps or source.fps or 30.0)
+        sink = open_sink(config.sink, source.size_wh, config.fps or source.fps or 30.0,
+                         overwrite=overwrite)
         opened.append(sink)
     except BaseException:
         for stage in reversed(opened):
