@@ -163,3 +163,20 @@ def test_eval_gt_video_bad_input(built, tmp_path, capsys, argv, needle):
     rc = eval_main(argv + ["--model", str(model)])
     err = capsys.readouterr().err
     assert rc == 2 and needle in err and "Traceback" not in err, err
+
+
+SHARED_VAL = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data" / "portraits"
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not (SHARED_VAL / "ccp" / "val").is_dir(), reason="../shared data absent")
+def test_real_val_photos_make_a_webcam_clip(tmp_path):
+    build(tmp_path / "real", [SHARED_VAL / "ccp" / "val", SHARED_VAL / "humanseg290" / "val"], clips=2, frames=20,
+          seed=0, progress=False)
+    for clip in open_gt_videos(tmp_path / "real"):
+        assert clip.size_wh == (640, 360) and len(list(clip.frames())) == 20
+        assert clip.meta["person"]["dataset"] in ("ccp/val", "humanseg290/val")
+        masks = [clip.mask(k) for k in range(20)]
+        assert all(m[-1].any() and not m[0].any() for m in masks)  # torso cut by the bottom edge, head inside
+        assert 0.05 < np.mean([m.mean() for m in masks]) < 0.6
+        assert clip.fast.sum() >= 1

@@ -117,7 +117,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pipeline mode: background for the composite error, image:PATH or plate (the clip's "
                              "own clean plate); default: the shipped living_room.jpg")
     parser.add_argument("--limit", type=int, metavar="N",
-                        help="use only the first N images of each folder and N frames of each video")
+                        help="use only the first N images of each folder and N frames of each video and GT clip")
     parser.add_argument("--json", metavar="PATH", help="write all results to this JSON file")
 
 

@@ -29,7 +29,8 @@ Stored per clip (``DIR/clip_NN/``): ``frames.mkv`` (FFV1, lossless: every decode
 the rendered one, and ``clip.json`` keeps each frame's md5 so a reader can check that), ``masks/NNNNNN.png``
 (0/255), ``alpha/NNNNNN.png`` (0..255 soft alpha), ``plate.png`` (the room alone, the clean background),
 ``clip.json`` (sources, parameters, and per frame: phase, 2x3 affine from the person's source coordinates to
-frame coordinates, ``fast``, speed in px/frame, md5); ``DIR/manifest.json`` lists the clips with the seed
+frame coordinates, ``fast``, speed in px/frame (of any point of the source mask, parts outside the frame
+included), md5); ``DIR/manifest.json`` lists the clips with the seed
 and the parameters. Everything is deterministic given the inputs and ``--seed``.
 """
 from __future__ import annotations
