@@ -162,3 +162,34 @@ def test_mediapipe_engine_keeps_native_log_lines_off_the_console_but_not_errors(
     bad.write_bytes(b"garbage")
     with pytest.raises(BadInput, match="is not a MediaPipe segmentation model"):
         create_segmenter("mediapipe", model=str(bad))
+
+
+@pytest.mark.parametrize("frame_wh, fit", [((1280, 720), "stretch"), ((1920, 1080), "stretch"),
+                                           ((640, 960), "letterbox"), ((2000, 900), "letterbox")])
+def test_large_frames_reach_the_model_as_an_area_average(tmp_path, frame_wh, fit):
+    """Frames 2x or more the model's size are halved (2x2 boxes) and then bilinearly resized: the input is the
+    area average of the frame to within a few levels (a direct INTER_AREA resize by a non-integer factor cost
+    6x the CPU); letterbox bars stay grey and the frame's part is really written (a non-contiguous target)."""
+    from vbg_app.engines.fit import PAD_VALUE, letterbox_box
+
+    path = make_model(tmp_path / "m.onnx", size_wh=(64, 36), props={"vbg.fit": fit, "vbg.color": "BGR",
+                                                                    "vbg.mean": "[0, 0, 0]", "vbg.std": "[1, 1, 1]"})
+    seg = OnnxSegmenter(path, provider="cpu", threads=1)
+    rng = np.random.default_rng(1)
+    w, h = frame_wh
+    # smooth content (a camera's), plus a sharp bright square the average must keep at its place
+    frame = cv2.resize(rng.integers(0, 256, (h // 40, w // 40, 3), dtype=np.uint8), (w, h),
+                       interpolation=cv2.INTER_CUBIC)
+    frame[h // 3:h // 2, w // 3:w // 2] = 250
+    blob = seg.preprocess(frame)
+    got = (blob[0].transpose(1, 2, 0) * 255).round()  # mean 0, std 1, BGR: the input is the pixels / 255
+    x0, y0, cw, ch = letterbox_box((w, h), (64, 36)) if fit == "letterbox" else (0, 0, 64, 36)
+    want = cv2.resize(frame, (cw, ch), interpolation=cv2.INTER_AREA).astype(np.float32)
+    part = got[y0:y0 + ch, x0:x0 + cw]
+    assert np.abs(part - want).mean() < 4 and np.abs(part - want).max() < 80
+    if (cw, ch) != (64, 36):
+        bars = np.ones((36, 64), bool)
+        bars[y0:y0 + ch, x0:x0 + cw] = False
+        assert bars.any() and (got[bars] == PAD_VALUE).all()
+    prob = seg.segment(frame)
+    assert prob.shape == (ch, cw)

@@ -131,6 +131,7 @@ class OnnxSegmenter:
         providers = _provider_list(provider)
         self._free_dims: tuple[str, str] | None = None  # names of a dynamic model's height and width
         self._sized: dict = {}  # (w, h) -> session with those dims fixed (vbg.fit = aspect)
+        self._halves: dict = {}  # level -> scratch of the frame's halvings (preprocess)
         self._session = self._create(ort, providers)
         try:
             props = self._session.get_modelmeta().custom_metadata_map
@@ -291,13 +292,11 @@ class OnnxSegmenter:
                 self._session = self._session_for((w, h))
         x0, y0, cw, ch = (letterbox_box((fw, fh), (w, h)) if self.meta.fit != "stretch" else (0, 0, w, h))
         if (x0, y0, cw, ch) == (0, 0, w, h):
-            cv2.resize(frame_bgr, (w, h), dst=self._small, interpolation=cv2.INTER_AREA
-                       if fw > 2 * w else cv2.INTER_LINEAR)
+            self._shrink(frame_bgr, (w, h), self._small)
         else:
             if self.crop != (x0, y0, cw, ch):
                 self._small[:] = PAD_VALUE  # the bars only change when the frame size does
-            self._small[y0:y0 + ch, x0:x0 + cw] = cv2.resize(
-                frame_bgr, (cw, ch), interpolation=cv2.INTER_AREA if fw > 2 * cw else cv2.INTER_LINEAR)
+            self._shrink(frame_bgr, (cw, ch), self._small[y0:y0 + ch, x0:x0 + cw])
         self.crop = (x0, y0, cw, ch)
         src = self._small[:, :, ::-1] if self._swap else self._small
         if self.meta.layout == "NCHW":
@@ -308,6 +307,30 @@ class OnnxSegmenter:
             np.multiply(src, self._scale, out=self._blob[0], casting="unsafe")
             self._blob[0] += self._offset
         return self._blob
+
+    def _shrink(self, img: np.ndarray, size_wh, dst: np.ndarray) -> None:
+        """``img`` resized to ``size_wh`` into ``dst``: halved with INTER_AREA (a 2x2 box, OpenCV's fast path)
+        while it stays at least twice the target in both sides, then one bilinear step (a factor under 2).
+
+        One INTER_AREA resize by a non-integer factor (1280x720 -> 398x224: 3.2x) cost 3.9-4.6 ms of CPU
+        here; this costs 0.6 ms, and a 1280x720 frame then reaches the model the way a 640x360 one does.
+        Measured on the demo at 720p against the direct INTER_AREA resize: mean |prob difference| 0.0015,
+        0.14 % of mask pixels on the other side of 0.5 (docs/bench.md)."""
+        w, h = size_wh
+        k = 0
+        while img.shape[1] >= 2 * w and img.shape[0] >= 2 * h:
+            hh, hw = img.shape[0] // 2, img.shape[1] // 2
+            buf = self._halves.get(k)
+            if buf is None or buf.shape != (hh, hw) + img.shape[2:]:
+                buf = self._halves[k] = np.empty((hh, hw) + img.shape[2:], np.uint8)
+            img = cv2.resize(img, (hw, hh), dst=buf, interpolation=cv2.INTER_AREA)
+            k += 1
+        if img.shape[:2] == (h, w):
+            dst[:] = img
+            return
+        out = cv2.resize(img, (w, h), dst=dst, interpolation=cv2.INTER_LINEAR)
+        if out is not dst and not np.shares_memory(out, dst):  # a non-contiguous dst (the letterboxed part)
+            dst[:] = out
 
     def segment(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Person probability (h, w) float32 in 0..1 at the model's resolution for a BGR uint8 frame (for a
