@@ -298,6 +298,11 @@ class OnnxSegmenter:
                 self._small[:] = PAD_VALUE  # the bars only change when the frame size does
             self._shrink(frame_bgr, (cw, ch), self._small[y0:y0 + ch, x0:x0 + cw])
         self.crop = (x0, y0, cw, ch)
+        return self.normalise()
+
+    def normalise(self) -> np.ndarray:
+        """The second half of :meth:`preprocess`: the resized frame (``_small``) into the input tensor, channels
+        in the model's order, ``(p/255 - mean)/std`` (timed apart by ``python -m vbg_app.budget``)."""
         src = self._small[:, :, ::-1] if self._swap else self._small
         if self.meta.layout == "NCHW":
             for c in range(3):

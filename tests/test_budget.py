@@ -1,0 +1,45 @@
+"""The CPU budget tool (python -m vbg_app.budget): every stage is accounted for, pictures compare."""
+import numpy as np
+
+from tests.tinymodel import make_model
+from vbg_app import budget
+from vbg_app.compose import Compositor
+
+
+def test_budget_times_every_stage_of_the_frame(tmp_path):
+    model = make_model(tmp_path / "m.onnx", size_wh=(64, 36))
+    r = budget.measure("connectnet", str(model), threads=1, size_wh=(256, 144), frames=3, warmup=1)
+    names = set(r["stages"])
+    for part in ("capture (demo rendering)", "segment: resize to model input", "segment: colour order + normalise",
+                 "segment: inference (session.run)", "temporal filter", "compose (total)", "compose: blend",
+                 "output (NullSink.send)"):
+        assert part in names
+    assert all(v["cpu_ms"] >= 0 for v in r["stages"].values())
+    assert r["step_cpu_ms"] > 0 and r["run_cpu_ms"] > 0 and r["run_fps"] > 0
+    text = budget.format_budget(r)
+    assert "Pipeline.run(), two threads" in text and "temporal filter" in text
+
+
+def test_compose_timing_reports_cpu_for_the_same_steps():
+    comp = Compositor("blur")
+    frame = np.full((72, 128, 3), 90, np.uint8)
+    comp.compose(frame, np.zeros((18, 32), np.float32), timing=True)
+    assert set(comp.last_cpu_timings) == set(comp.last_timings) and "blend" in comp.last_cpu_timings
+    assert all(v >= 0 for v in comp.last_cpu_timings.values())
+
+
+def test_picture_diff_is_zero_for_the_same_picture_and_says_how_others_differ(tmp_path):
+    rng = np.random.default_rng(0)
+    out = rng.integers(0, 256, (3, 20, 30, 3), dtype=np.uint8)
+    mask = rng.random((3, 5, 8)).astype(np.float32)
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    np.savez(a, out=out, mask=mask)
+    out2, mask2 = out.copy(), mask.copy()
+    out2[1, 4, 5, 2] = out2[1, 4, 5, 2] ^ 0x40  # one channel of one pixel, 64 levels off
+    mask2[2] = 1.0 - mask2[2]
+    np.savez(b, out=out2, mask=mask2)
+    same = budget.picture_diff(str(a), str(a))
+    assert same["out_max"] == 0 and same["mask_max"] == 0 and same["mask_pct_flipped"] == 0
+    d = budget.picture_diff(str(a), str(b))
+    assert d["out_max"] == 64 and abs(d["out_pct_over_8"] - 100 / (3 * 20 * 30)) < 1e-9
+    assert d["mask_pct_flipped"] > 20

@@ -1,0 +1,256 @@
+"""Where the CPU time of one frame goes: ``python -m vbg_app.budget``.
+
+    python -m vbg_app.budget                                  # default engine/settings, 1280x720, 200 frames
+    python -m vbg_app.budget --engine mediapipe
+    python -m vbg_app.budget --model models/connectnet_256x144.onnx --size 1920x1080 --threads 1
+    python -m vbg_app.budget --json budget.json
+    python -m vbg_app.budget picture before.npz; ...; python -m vbg_app.budget picture after.npz
+    python -m vbg_app.budget diff before.npz after.npz     # how the app's output frames and masks differ
+
+Every stage of the real pipeline (the same objects ``vbg run`` builds: DemoSource, the segmenter, the temporal
+filter, the Compositor, a NullSink) runs in ONE thread, one stage at a time, and each is timed with
+``time.process_time()`` (CPU time of every thread of the process: ONNX Runtime's intra-op workers included)
+and ``time.perf_counter()`` (wall). Because only one stage runs at a time and the process is the only thing
+whose CPU is counted, the CPU figures hold on a busy machine (other programs change wall time, and CPU time
+only through caches and clock speed). The segmenter is split into its parts (resize, colour + normalise,
+inference, output copy) and the compositor into its sub-steps (``compose(..., timing=True)``).
+
+Then the same pipeline runs ``--frames`` frames with ``Pipeline.step()`` (one thread: what the stages cost plus
+the pipeline's own Python: checks, stats, timestamps) and with ``Pipeline.run()`` (two threads and the
+hand-off queue, as ``vbg run`` and ``vbg bench`` use it); the differences are the pipeline's bookkeeping and
+the thread hand-offs. Figures are medians per frame (ms); the totals are means (CPU seconds / frames).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import cv2
+import numpy as np
+
+
+def _med(xs) -> float:
+    return float(np.median(xs)) if len(xs) else float("nan")
+
+
+def _split_segment(seg, frame, rows: dict) -> np.ndarray:
+    """One ``seg.segment(frame)`` split into its parts, each timed (CPU and wall) into ``rows``."""
+    from vbg_app.engines.onnx_engine import OnnxSegmenter
+
+    def timed(name, fn, *a):
+        c0, t0 = time.process_time(), time.perf_counter()
+        r = fn(*a)
+        rows.setdefault(name, []).append(((time.process_time() - c0) * 1e3, (time.perf_counter() - t0) * 1e3))
+        return r
+
+    if isinstance(seg, OnnxSegmenter):
+        # preprocess() = the resize into the model input, then normalise(): the resize's share is the difference
+        c0, t0 = time.process_time(), time.perf_counter()
+        seg.preprocess(frame)
+        c1, t1 = time.process_time(), time.perf_counter()
+        blob = seg.normalise()
+        c2, t2 = time.process_time(), time.perf_counter()
+        rows.setdefault("segment: resize to model input", []).append(
+            ((c1 - c0 - (c2 - c1)) * 1e3, (t1 - t0 - (t2 - t1)) * 1e3))
+        rows.setdefault("segment: colour order + normalise", []).append(((c2 - c1) * 1e3, (t2 - t1) * 1e3))
+        out = timed("segment: inference (session.run)", seg._run, blob)
+        return timed("segment: output to mask", seg._postprocess, out)
+    mp = getattr(seg, "_segmenter", None)
+    if mp is not None and hasattr(seg, "_mp"):  # MediaPipeSegmenter, the same steps as its segment()
+        h, w = frame.shape[:2]
+        scale = seg.long_side / max(h, w)
+        size = (max(2, round(w * scale)), max(2, round(h * scale)))
+        small = timed("segment: resize to model input", cv2.resize, frame, size, None, 0, 0, cv2.INTER_AREA)
+        rgb = timed("segment: colour order + normalise", cv2.cvtColor, small, cv2.COLOR_BGR2RGB)
+        res = timed("segment: inference (session.run)", mp.segment,
+                    seg._mp.Image(image_format=seg._mp.ImageFormat.SRGB, data=rgb))
+        return timed("segment: output to mask", lambda r: np.array(r.confidence_masks[0].numpy_view(),
+                                                                   dtype=np.float32)[:, :, 0]
+                     if r.confidence_masks[0].numpy_view().ndim == 3
+                     else np.array(r.confidence_masks[0].numpy_view(), dtype=np.float32), res)
+    return timed("segment", seg.segment, frame)
+
+
+def measure(engine: str = "connectnet", model: str | None = None, threads: int | None = None,
+            size_wh=(1280, 720), frames: int = 200, warmup: int = 20, smoothing: str | None = None,
+            background: str = "blur") -> dict:
+    from vbg_app.compose import Compositor
+    from vbg_app.config import DEFAULT_SMOOTHING, PipelineConfig
+    from vbg_app.engines import create_segmenter
+    from vbg_app.pipeline import Pipeline, check_frame, check_mask
+    from vbg_app.sinks import NullSink
+    from vbg_app.sources import DemoSource, to_bgr8
+    from vbg_app.temporal import create_filter
+
+    cfg = PipelineConfig()
+    smoothing = smoothing or DEFAULT_SMOOTHING
+    seg = create_segmenter(engine, model, "cpu", threads)
+    src = DemoSource(size_wh[0], size_wh[1], realtime=False)
+    flt = create_filter(smoothing)
+    comp = Compositor(background, refine=cfg.refine, mirror=cfg.mirror, cleanup=cfg.cleanup)
+    sink = NullSink()
+    rows: dict[str, list] = {}
+
+    def timed(name, fn, *a, **k):
+        c0, t0 = time.process_time(), time.perf_counter()
+        r = fn(*a, **k)
+        rows.setdefault(name, []).append(((time.process_time() - c0) * 1e3, (time.perf_counter() - t0) * 1e3))
+        return r
+
+    try:
+        whole = []
+        for i in range(warmup + frames):
+            if i == warmup:
+                rows.clear()
+            c0 = time.process_time()
+            frame = timed("capture (demo rendering)", src.read)
+            frame = timed("frame checks (check_frame, to_bgr8)", lambda f: to_bgr8(check_frame(f)), frame)
+            prob = _split_segment(seg, frame, rows)
+            prob = timed("mask check (check_mask)", check_mask, prob)
+            prob = timed("temporal filter", flt.update, prob, frame)
+            c1 = time.process_time()
+            out = comp.compose(frame, prob, timing=True)
+            rows.setdefault("compose (total)", []).append(((time.process_time() - c1) * 1e3, float("nan")))
+            for k, v in (getattr(comp, "last_cpu_timings", None) or {}).items():
+                rows.setdefault(f"compose: {k}", []).append((v, comp.last_timings.get(k, float("nan"))))
+            timed("output (NullSink.send)", sink.send, out)
+            if i >= warmup:  # less the second normalise() that timed the resize apart (see _split_segment)
+                extra = rows["segment: colour order + normalise"][-1][0] if hasattr(seg, "normalise") else 0.0
+                whole.append((time.process_time() - c0) * 1e3 - extra)
+        stages = {k: {"cpu_ms": _med([c for c, _ in v]), "wall_ms": _med([w for _, w in v])} for k, v in rows.items()}
+
+        pipe = Pipeline(src, seg, create_filter(smoothing), comp, sink)
+        for _ in range(warmup):
+            pipe.step()
+        c0, t0 = time.process_time(), time.perf_counter()
+        for _ in range(frames):
+            pipe.step()
+        step_cpu, step_wall = (time.process_time() - c0) * 1e3 / frames, (time.perf_counter() - t0) * 1e3 / frames
+        pipe.run(frames=warmup)
+        c0, t0 = time.process_time(), time.perf_counter()
+        st = pipe.run(frames=frames)
+        run_cpu, run_wall = (time.process_time() - c0) * 1e3 / frames, (time.perf_counter() - t0) * 1e3 / frames
+        del st
+    finally:
+        comp.close()
+        src.close()
+        seg.close()
+    from vbg_app.procinfo import loadavg
+
+    return {
+        "engine": engine, "model": str(getattr(seg, "path", model) or engine),
+        "input_size_wh": list(getattr(seg, "input_size_wh", ()) or ()), "threads": getattr(seg, "threads", None),
+        "size_wh": list(size_wh), "frames": frames, "smoothing": smoothing, "background": background,
+        "stages": stages,
+        "stages_cpu_sum_mean_ms": float(np.mean(whole)),
+        "step_cpu_ms": step_cpu, "step_wall_ms": step_wall,
+        "run_cpu_ms": run_cpu, "run_wall_ms": run_wall, "run_fps": 1e3 / run_wall,
+        "loadavg": loadavg(),
+    }
+
+
+def format_budget(r: dict) -> str:
+    w, h = r["size_wh"]
+    lines = [f"{r['model']} (input {r['input_size_wh']}, threads {r['threads']}), {w}x{h}, {r['smoothing']}, "
+             f"{r['background']}, {r['frames']} frames; load average {r['loadavg']}",
+             f"{'part':<44}{'CPU ms':>8}{'wall ms':>9}"]
+    for k, v in r["stages"].items():
+        lines.append(f"{k:<44}{v['cpu_ms']:>8.2f}{v['wall_ms']:>9.2f}")
+    lines += [
+        f"{'stages, one thread (mean of the frame sums)':<44}{r['stages_cpu_sum_mean_ms']:>8.2f}",
+        f"{'Pipeline.step(), one thread (mean)':<44}{r['step_cpu_ms']:>8.2f}{r['step_wall_ms']:>9.2f}",
+        f"{'Pipeline.run(), two threads (mean)':<44}{r['run_cpu_ms']:>8.2f}{r['run_wall_ms']:>9.2f}"
+        f"   = {r['run_fps']:.1f} fps",
+    ]
+    return "\n".join(lines)
+
+
+def render_picture(path: str, frames: int = 60, size_wh=(1280, 720), engine: str = "connectnet",
+                   model: str | None = None, background: str = "blur") -> None:
+    """The app's output for the first ``frames`` demo frames (default settings, one thread: deterministic),
+    saved as ``path`` (.npz: ``out`` (N, H, W, 3) uint8 and ``mask`` (N, h, w) float32, the filtered mask)."""
+    from vbg_app.compose import Compositor
+    from vbg_app.config import DEFAULT_SMOOTHING, PipelineConfig
+    from vbg_app.engines import create_segmenter
+    from vbg_app.sources import DemoSource
+    from vbg_app.temporal import create_filter
+
+    cfg = PipelineConfig()
+    seg = create_segmenter(engine, model, "cpu", 1)
+    src = DemoSource(size_wh[0], size_wh[1], realtime=False)
+    flt = create_filter(DEFAULT_SMOOTHING)
+    comp = Compositor(background, refine=cfg.refine, mirror=cfg.mirror, cleanup=cfg.cleanup)
+    outs, masks = [], []
+    for _ in range(frames):
+        frame = src.read()
+        prob = flt.update(seg.segment(frame), frame)
+        masks.append(prob.copy())
+        outs.append(comp.compose(frame, prob).copy())
+    comp.close()
+    src.close()
+    seg.close()
+    np.savez(path, out=np.stack(outs), mask=np.stack(masks))
+
+
+def picture_diff(a_path: str, b_path: str) -> dict:
+    """How two :func:`render_picture` files differ: output frames (max / mean |difference| in 8-bit levels, share
+    of pixels off by more than 2 and 8 levels) and masks (max / mean |difference|, share flipped across 0.5)."""
+    a, b = np.load(a_path), np.load(b_path)
+    n = min(len(a["out"]), len(b["out"]))  # the frames both have
+    oa, ob = a["out"][:n].astype(np.int16), b["out"][:n].astype(np.int16)
+    d = np.abs(oa - ob)
+    res = {"frames": int(len(oa)), "out_max": int(d.max()), "out_mean": float(d.mean()),
+           "out_pct_over_2": float(100 * (d.max(axis=-1) > 2).mean()),
+           "out_pct_over_8": float(100 * (d.max(axis=-1) > 8).mean())}
+    ma, mb = a["mask"][:n], b["mask"][:n]
+    if ma.shape == mb.shape:
+        dm = np.abs(ma - mb)
+        res.update(mask_max=float(dm.max()), mask_mean=float(dm.mean()),
+                   mask_pct_flipped=float(100 * ((ma > 0.5) != (mb > 0.5)).mean()))
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    from vbg_app.config import parse_size
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["picture"]:  # python -m vbg_app.budget picture OUT.npz [--size WxH] [--frames N] [--model M]
+        pp = argparse.ArgumentParser(prog="python -m vbg_app.budget picture")
+        pp.add_argument("out")
+        pp.add_argument("--size", default="1280x720")
+        pp.add_argument("--frames", type=int, default=60)
+        pp.add_argument("--engine", default="connectnet", choices=("connectnet", "mediapipe"))
+        pp.add_argument("--model")
+        pp.add_argument("--background", default="blur")
+        a = pp.parse_args(argv[1:])
+        render_picture(a.out, a.frames, parse_size(a.size), a.engine, a.model, a.background)
+        return 0
+    if argv[:1] == ["diff"]:  # python -m vbg_app.budget diff BEFORE.npz AFTER.npz
+        print(json.dumps(picture_diff(argv[1], argv[2])))
+        return 0
+
+    ap = argparse.ArgumentParser(prog="python -m vbg_app.budget", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--engine", default="connectnet", choices=("connectnet", "mediapipe"))
+    ap.add_argument("--model", help="ONNX model (default: the shipped one)")
+    ap.add_argument("--threads", type=int, default=None, help="inference threads (default: the app's, auto)")
+    ap.add_argument("--size", default="1280x720")
+    ap.add_argument("--frames", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--smoothing", default=None, help="temporal filter (default: the app's)")
+    ap.add_argument("--background", default="blur")
+    ap.add_argument("--json", help="write the figures as JSON")
+    args = ap.parse_args(argv)
+    r = measure(args.engine, args.model, args.threads, parse_size(args.size), args.frames, args.warmup,
+                args.smoothing, args.background)
+    print(format_budget(r))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(r, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
