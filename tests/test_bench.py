@@ -213,3 +213,25 @@ def test_trim_tail_outputs_the_low_res_mask(tmp_path, tail):
     assert quantize.main(["--model", str(src), "--out", str(tmp_path / "t2.onnx"), "--trim-tail", "--no-int8"]) == 0
     tiny_path = make_model(tmp_path / "plain.onnx")
     assert quantize.main(["--model", str(tiny_path), "--out", str(tmp_path / "t3.onnx"), "--trim-tail", "--no-int8"]) == 2
+
+
+def test_a_gpu_provider_that_silently_falls_back_is_not_reported_as_gpu(tiny, tmp_path, monkeypatch):
+    """onnxruntime-gpu without its CUDA libraries builds a CPU session without an error: simulated here by
+    offering cuda in a CPU-only build (onnxruntime then warns and runs on the CPU). The row must say it fell
+    back, with no figures, and the cuda provider is not listed as usable."""
+    import vbg_app.engines.onnx_engine as oe
+
+    if "cuda" in available_providers():
+        pytest.skip("this onnxruntime build has CUDA: the fallback cannot be provoked this way")
+    monkeypatch.setattr(oe, "available_providers", lambda: ["cuda", "cpu"])
+    opts = bench.BenchOptions(engines=bench.engine_specs("none", [tiny]), providers=["cuda", "cpu"], threads=[1],
+                              sizes=[(160, 120)], frames=2, warmup=0, paced_fps=0, progress=False)
+    doc = bench.run_bench(opts)
+    by = {r["provider"]: r for r in doc["results"]}
+    assert by["cuda"]["status"] == "unavailable" and "fell back to cpu" in by["cuda"]["reason"]
+    assert by["cuda"]["pipeline"] is None and by["cuda"]["model"] is None and by["cuda"]["fix"]
+    assert by["cpu"]["status"] == "ok"
+    assert {p["provider"]: p["status"] for p in doc["providers"]}["cuda"] == "unavailable"
+    table = bench.format_table(doc)
+    assert "fell back to cpu" in table and not any(line.split()[1:2] == ["cuda"] and " ok" in line
+                                                   for line in table.splitlines())
