@@ -289,3 +289,22 @@ def test_image_background_cached_per_size(tmp_path):
     bg = ImageBackground(str(path))
     a = bg.render(H, W, None, None)
     assert bg.render(H, W, None, None) is a and bg.render(360, 640, None, None).shape == (360, 640, 3)
+
+
+def test_cleanup_labels_blobs_as_the_default_labelling_does(monkeypatch):
+    """cleanup_mask uses Grana's labelling (faster); on masks with many blobs, diagonal touches and holes it
+    erases exactly what OpenCV's default labelling would."""
+    rng = np.random.default_rng(3)
+    masks = []
+    for _ in range(20):
+        m = (cv2.GaussianBlur(rng.random((60, 100)).astype(np.float32), (0, 0), 2.0) > 0.52).astype(np.float32)
+        m[10:40, 30:70] = 1.0  # one big blob so the small ones are dropped
+        m[rng.random((60, 100)) < 0.02] = 1.0  # single pixels, some touching diagonally
+        masks.append(cv2.GaussianBlur(m, (3, 3), 0.7))
+    fast = [cleanup_mask(m, 0.1) for m in masks]
+    monkeypatch.setattr(cv2, "connectedComponentsWithStatsWithAlgorithm",
+                        lambda img, conn, ltype, alg: cv2.connectedComponentsWithStats(img, connectivity=conn, ltype=ltype))
+    slow = [cleanup_mask(m, 0.1) for m in masks]
+    assert sum((f != m).any() for f, m in zip(fast, masks)) >= 10  # blobs were erased in most masks
+    for f, s in zip(fast, slow):
+        np.testing.assert_array_equal(f, s)

