@@ -116,6 +116,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gt-background", metavar="SPEC",
                         help="pipeline mode: background for the composite error, image:PATH or plate (the clip's "
                              "own clean plate); default: the shipped living_room.jpg")
+    parser.add_argument("--demo", type=int, default=0, metavar="N",
+                        help="also score the demo portrait against its hand-checked mask (assets/demo): the "
+                             "photo itself and N demo frames (person IoU, share of the flag called person)")
     parser.add_argument("--limit", type=int, metavar="N",
                         help="use only the first N images of each folder and N frames of each video and GT clip")
     parser.add_argument("--json", metavar="PATH", help="write all results to this JSON file")
@@ -409,6 +412,26 @@ def _eval_gt_videos(models: list[Model], clips, limit, bar) -> tuple[list[dict],
     return rows, inputs
 
 
+def _eval_demo(models: list[Model], n: int, bar) -> list[dict]:
+    """Each model on the demo photo and on demo frames 0..n-1 against the portrait's mask (vbg_app/demo_gt.py)."""
+    from vbg_app import demo_gt, resources
+    from vbg_app.sources import DEMO_PORTRAIT, read_image
+
+    person, flag = demo_gt.load()
+    photo = read_image(resources.asset_path("demo", DEMO_PORTRAIT), "demo portrait")
+    frames = {m.label: [] for m in models}
+    times = {m.label: [] for m in models}
+    still = {m.label: demo_gt.pooled([demo_gt.score(m.segment(photo, times[m.label]), person, flag)])
+             for m in models}
+    for frame, p, f in demo_gt.demo_frames(n):
+        for m in models:
+            frames[m.label].append(demo_gt.score(m.segment(frame, times[m.label]), p, f))
+        bar.update(1)
+    return [{"model": m.label, "photo_iou": still[m.label]["person_iou"],
+             "photo_flag_as_person": still[m.label]["flag_as_person"], "n_frames": n,
+             **{f"demo_{k}": v for k, v in demo_gt.pooled(frames[m.label]).items()}} for m in models]
+
+
 def _eval_pipeline(model: Model, smoothing: str, refine: bool, background: str, clips, args, limit, bar) -> list[dict]:
     """Pipeline mode for one model and filter: rows per clip (+ "all" pooled)."""
     from vbg_app.compose import ImageBackground
@@ -457,9 +480,11 @@ def run(args) -> int:
     if (args.pipeline is not None or args.no_refine or args.gt_background) and not args.gt_video:
         raise BadInput("--pipeline, --no-refine and --gt-background need --gt-video",
                        "give --gt-video DIR (made by python -m vbg_app.gt_video)")
-    if not args.data and not args.video and not args.gt_video:
+    if args.demo < 0:
+        raise BadInput(f"--demo {args.demo} is negative", "give the number of demo frames to score, e.g. 30")
+    if not args.data and not args.video and not args.gt_video and not args.demo:
         raise BadInput("nothing to evaluate",
-                       "give --data DIR (images/ + masks/), --video PATH and/or --gt-video DIR")
+                       "give --data DIR (images/ + masks/), --video PATH, --gt-video DIR and/or --demo N")
     smoothings = _parse_smoothing_list(args.pipeline)
     background = _gt_background(args.gt_background) if smoothings else None
     json_path = Path(args.json) if args.json else None
@@ -484,7 +509,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     total = (sum(len(d.pairs) for d in datasets) + sum(v.n_frames_hint for v in videos)
-             + sum(n_clip_frames) * (1 + 2 * len(models) * len(smoothings)))
+             + sum(n_clip_frames) * (1 + 2 * len(models) * len(smoothings)) + args.demo)
     image_rows, flicker_rows, gt_inputs, gt_rows, pipe_rows = [], [], [], [], []
     try:
         with tqdm(total=total, desc="vbg eval", unit="img", file=sys.stderr, disable=None, leave=False) as bar:
@@ -518,6 +543,7 @@ def run(args) -> int:
                                          "flicker": accs[m.label].value, "median_ms": _median_ms(times[m.label])})
             if clips:
                 gt_rows, gt_inputs = _eval_gt_videos(models, clips, limit, bar)
+            demo_rows = _eval_demo(models, args.demo, bar) if args.demo else []
             for m in models:
                 for smoothing in smoothings:
                     pipe_rows += _eval_pipeline(m, smoothing, not args.no_refine, background, clips, args, limit, bar)
@@ -538,6 +564,8 @@ def run(args) -> int:
         "images": image_rows,
         "flicker": flicker_rows,
     }
+    if args.demo:
+        result["demo"] = demo_rows
     if clips:
         result["gt_videos"] = gt_inputs
         result["gt_video"] = gt_rows
@@ -595,6 +623,12 @@ def format_table(result: dict) -> str:
                  _fmt(r["composite_band"], ".2f"), _fmt(r["composite_rest"], ".3f")] for r in result["pipeline"]]
         out.append(_table(["model", "gt video", "smoothing", "IoU", "IoU fast", "mc flicker %", "far-blob %",
                            "flicker %", "comp. edge", "comp. rest"], rows, left=3))
+    if result.get("demo"):
+        rows = [[r["model"], _fmt(r["photo_iou"], ".4f"), _fmt(_pct(r["photo_flag_as_person"]), ".1f"),
+                 str(r["n_frames"]), _fmt(r["demo_person_iou"], ".4f"), _fmt(_pct(r["demo_flag_as_person"]), ".1f")]
+                for r in result["demo"]]
+        out.append(_table(["model", "demo photo IoU", "flag as person %", "frames", "demo frames IoU",
+                           "flag as person %"], rows))
     rows = [[m["label"], m["engine"], m["provider"], "x".join(map(str, m["input_size_wh"]))
              if m["engine"] != "mediapipe" else "long side 256",
              str(m["n_inferences"]), _fmt(m["median_ms"], ".1f")] for m in result["models"]]

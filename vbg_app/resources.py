@@ -22,7 +22,8 @@ WHEEL_DATA = "_data"  # vbg_app/_data/{models,assets} in an installed wheel
 # What a release carries, relative to the data root; the wheel (setup.py) and the bundle (packaging/vbg.spec)
 # ship exactly these files. assets/backgrounds/generate.py stays in the source tree.
 SHIPPED = ("models/*.onnx", "models/*.tflite", "models/LICENSE*", "models/README.md",
-           "assets/backgrounds/*.jpg", "assets/backgrounds/LICENSES.md", "assets/demo/*")
+           "assets/backgrounds/*.jpg", "assets/backgrounds/LICENSES.md", "assets/demo/*.png", "assets/demo/*.json",
+           "assets/demo/LICENSE.md")
 
 DEFAULT_MODEL = "connectnet.onnx"
 MEDIAPIPE_MODEL = "selfie_segmentation.tflite"

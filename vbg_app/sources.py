@@ -717,7 +717,10 @@ class DemoSource(_SourceBase):
     consumer skips frames, like a camera); otherwise frames 0, 1, 2, ... as fast as asked.
     """
 
-    def __init__(self, width: int = 1280, height: int = 720, fps: float = 30.0, realtime: bool = True) -> None:
+    def __init__(self, width: int = 1280, height: int = 720, fps: float = 30.0, realtime: bool = True,
+                 portrait: np.ndarray | None = None) -> None:
+        """``portrait``: another BGR photo in place of the bundled one, placed and moved the same way (the
+        evaluation renders the portrait's ground-truth mask through it, vbg_app/demo_gt.py)."""
         width, height = int(width), int(height)
         from vbg_app.pipeline import MAX_SIZE_WH, MIN_SIDE
 
@@ -733,7 +736,7 @@ class DemoSource(_SourceBase):
         self._pacer = _Pacer(self.fps) if realtime else None
         self._next = 0
         self._closed = False
-        self._build(_load_portrait())
+        self._build(_load_portrait() if portrait is None else portrait)
 
     # Everything below is computed once per instance.
     def _build(self, portrait: np.ndarray) -> None:

@@ -92,7 +92,8 @@ def test_tarball_has_the_apps_data_and_no_dev_stacks(members, built):
     internal = {n[len("_internal/"):] for n in names if n.startswith("_internal/")}
     # every shipped model, background and the demo portrait, with their license files
     for pattern in ("models/*.onnx", "models/*.tflite", "models/LICENSE*", "assets/backgrounds/*.jpg",
-                    "assets/backgrounds/LICENSES.md", "assets/demo/*"):
+                    "assets/backgrounds/LICENSES.md", "assets/demo/*.png", "assets/demo/*.json",
+                    "assets/demo/LICENSE.md"):
         files = [p.relative_to(ROOT).as_posix() for p in ROOT.glob(pattern) if p.is_file()]
         assert files, pattern
         for f in files:

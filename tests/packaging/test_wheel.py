@@ -37,7 +37,8 @@ def expected_data() -> set[str]:
     """What the app reads, relative to the data root (written out here, not taken from vbg_app.resources)."""
     files = {"models/connectnet.onnx", "models/connectnet_256x144.onnx", "models/selfie_segmentation.tflite",
              "models/LICENSES.md", "models/LICENSE-mediapipe.txt", "models/README.md",
-             "assets/backgrounds/LICENSES.md", "assets/demo/astronaut.png", "assets/demo/LICENSE.md"}
+             "assets/backgrounds/LICENSES.md", "assets/demo/astronaut.png", "assets/demo/astronaut_gt.json",
+             "assets/demo/LICENSE.md"}
     files |= {p.relative_to(ROOT).as_posix() for p in (ROOT / "assets" / "backgrounds").glob("*.jpg")}
     for f in files:
         assert (ROOT / f).is_file(), f
