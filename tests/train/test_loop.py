@@ -33,16 +33,21 @@ def test_shipped_configs_load_and_each_ablation_differs_only_by_the_sc_term():
     cfgs = {p.stem: load_config(p) for p in CONFIGS.glob("*.yaml")}
     assert {"connectnet_v1", "connectnet_v1_nosc", "smoke"} <= set(cfgs)
     pairs = [(n[:-len("_nosc")], n) for n in cfgs if n.endswith("_nosc")]
-    assert ("connectnet_v1", "connectnet_v1_nosc") in pairs
+    assert ("connectnet_v1", "connectnet_v1_nosc") in pairs and ("connectnet_v4", "connectnet_v4_nosc") in pairs
+    assert ("connectnet_v4_256x144", "connectnet_v4_256x144_nosc") in pairs
     for with_sc, without in pairs:
         sc, nosc = cfgs[with_sc], cfgs[without]
-        assert [t["type"] for t in sc["loss"]] == ["cross_entropy", "lovasz_softmax", "semantic_connectivity"]
-        assert [t["type"] for t in nosc["loss"]] == ["cross_entropy", "lovasz_softmax"]
-        assert sc["loss"][:2] == nosc["loss"]
+        # the GT terms, then any other terms (v4: distillation) in both
+        types = [t["type"] for t in sc["loss"]]
+        assert types[:3] == ["cross_entropy", "lovasz_softmax", "semantic_connectivity"]
+        assert [t["type"] for t in nosc["loss"]] == ["cross_entropy", "lovasz_softmax"] + types[3:]
+        assert sc["loss"][:2] + sc["loss"][3:] == nosc["loss"]
         strip = lambda c: {k: v for k, v in c.items() if k not in ("loss", "name", "model")}  # noqa: E731
         assert strip(sc) == strip(nosc), with_sc
         init_sc, init_nosc = str(sc["model"]["init"]), str(nosc["model"]["init"])
-        assert init_sc == init_nosc or (init_nosc == init_sc.replace("/connectnet_v1/", "/connectnet_v1_nosc/")
+        # a continued run's ablation continues the earlier run's ablation: runs/X/last.pt -> runs/X_nosc/last.pt
+        stage = Path(init_sc).parent.name
+        assert init_sc == init_nosc or (init_nosc == init_sc.replace(f"/{stage}/", f"/{stage}_nosc/")
                                         and init_sc != init_nosc), with_sc
         assert {k: v for k, v in sc["model"].items() if k != "init"} == \
             {k: v for k, v in nosc["model"].items() if k != "init"}

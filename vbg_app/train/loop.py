@@ -11,7 +11,9 @@ What one run does (all settings in the YAML config; :data:`DEFAULTS` lists every
 * every ``val_every`` iterations computes person IoU, mIoU and SC (:mod:`vbg_app.metrics`) on each val
   folder at the training input size, appends to ``OUTPUT/log.csv``, redraws ``OUTPUT/curves.png``, writes
   ``OUTPUT/last.pt`` (model, optimizer, scheduler, AMP scaler, iteration, RNG states, config) and
-  ``OUTPUT/best.pt`` when the mean val person IoU improves;
+  ``OUTPUT/best.pt`` when the mean val person IoU improves; ``checkpoint_every_s`` adds a ``last.pt`` by wall
+  time between validations, and SIGTERM / SIGINT make the run write ``last.pt`` and stop after the current
+  iteration (continue with ``--resume``);
 * at the end exports ``best.pt`` to ONNX with :func:`vbg_app.train.export.export_onnx` (``--export PATH``
   or ``export.path``).
 
@@ -72,6 +74,9 @@ DEFAULTS: dict = {
     "iters": 10000,
     "batch_size": 16,
     "val_every": 500,
+    # also write last.pt when this many seconds of wall time passed since the last one (0: only at
+    # validations); a long CPU run loses at most that much on a crash or a machine restart
+    "checkpoint_every_s": 0,
     "val_at_start": True,
     "log_every": 20,
     "output": "runs/{name}",
@@ -187,6 +192,8 @@ def _resolve_sources(specs):
                 s["path"] = resolve_path(s["path"])
             if "root" in s:
                 s["root"] = resolve_path(s["root"])
+            if s.get("soft") is not None:
+                s["soft"] = resolve_path(s["soft"])
             out.append(s)
         else:
             out.append(resolve_path(s))
@@ -573,9 +580,10 @@ def _train(cfg, resume, export_path, device, dinfo, progress, say, build_loss, s
 
     train_ds, vals = build_datasets(cfg)
     loss_fn = build_loss(cfg["loss"]).to(device)
-    if loss_fn.needs_soft and not cfg["distill"].get("teacher"):
-        raise BadInput("the loss has a distillation term but distill.teacher is not set",
-                       f"set distill.teacher, e.g. {RELEASED_ONNX}")
+    if loss_fn.needs_soft and not cfg["distill"].get("teacher") and not train_ds.has_soft_targets:
+        raise BadInput("the loss has a distillation term but distill.teacher is not set and no training "
+                       "source has cached soft labels",
+                       f"set distill.teacher (e.g. {RELEASED_ONNX}) or a source's soft: folder (vbg label)")
 
     ckpt = None
     if resume:
@@ -650,6 +658,29 @@ def _train(cfg, resume, export_path, device, dinfo, progress, say, build_loss, s
             csv_log.write({"iter": 0, "epoch": 0, "elapsed_s": 0.0, **res})
             say("val @0: " + "  ".join(f"{k} {v:.4f}" for k, v in res.items()))
 
+    def save_last(done: int, metrics: dict | None = None) -> dict:
+        state = dict(model=_unwrap(model).state_dict(), optimizer=optimizer.state_dict(),
+                     scheduler=scheduler.state_dict(), scaler=scaler.state_dict(), iteration=done,
+                     samples_seen=done * bs * dinfo.world, rng=rng_state(), config=cfg, best=best)
+        if metrics is not None:
+            state["metrics"] = metrics
+        save_checkpoint(out_dir / "last.pt", **state)
+        return state
+
+    stop_signal: list = []
+    old_handlers = {}
+    if dinfo.main and not dinfo.enabled:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            def _on_signal(signum, _frame):
+                stop_signal.append(signum)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                old_handlers[sig] = signal.signal(sig, _on_signal)
+    ckpt_every = float(cfg.get("checkpoint_every_s") or 0)
+    t_ckpt = time.perf_counter()
+
     model.train()
     data_iter = iter(loader)
     bar = None
@@ -709,26 +740,41 @@ def _train(cfg, resume, export_path, device, dinfo, progress, say, build_loss, s
                     improved = res.get("val_iou", -1) > best["val_iou"]
                     if improved:
                         best = {"val_iou": res["val_iou"], "iteration": done}
-                    state = dict(model=_unwrap(model).state_dict(), optimizer=optimizer.state_dict(),
-                                 scheduler=scheduler.state_dict(), scaler=scaler.state_dict(), iteration=done,
-                                 rng=rng_state(), config=cfg, best=best, metrics=res)
-                    save_checkpoint(out_dir / "last.pt", **state)
+                    state = save_last(done, res)
+                    t_ckpt = time.perf_counter()
                     if improved:
                         save_checkpoint(out_dir / "best.pt", **state)
                     msg = "  ".join(f"{k} {v:.4f}" for k, v in res.items())
                     (bar.write if bar is not None else say)(f"val @{done}: {msg}" + ("  (best)" if improved else ""))
                 dinfo.barrier()
             elif dinfo.main and not vals and (done % int(cfg["val_every"]) == 0 or done == end):
-                save_checkpoint(out_dir / "last.pt", model=_unwrap(model).state_dict(),
-                                optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                                scaler=scaler.state_dict(), iteration=done, rng=rng_state(), config=cfg, best=best)
+                save_last(done)
+                t_ckpt = time.perf_counter()
             if dinfo.main:
                 csv_log.write(row)
                 history.append(row)
+                if bar is None:
+                    say(f"it {done}/{iters}  loss {row.get('loss', float('nan')):.4f}  "
+                        + "  ".join(f"{k[5:]} {row[k]:.4f}" for k in row if k.startswith("loss/"))
+                        + f"  train_iou {row.get('train_iou', float('nan')):.3f}  lr {row['lr']:.2e}  "
+                        f"{row['img_per_s']:.2f} samples/s  elapsed {row['elapsed_s'] / 3600:.2f} h")
                 if is_val:
                     plot_curves(out_dir / "log.csv", out_dir / "curves.png", str(cfg["name"]))
+        if dinfo.main and (stop_signal or (ckpt_every > 0 and time.perf_counter() - t_ckpt >= ckpt_every)) \
+                and not (is_val or (not vals and (done % int(cfg["val_every"]) == 0 or done == end))):
+            save_last(done)
+            t_ckpt = time.perf_counter()
+            say(f"checkpoint @{done}: {out_dir / 'last.pt'}")
+        if stop_signal:
+            say(f"signal {stop_signal[0]}: stopped at iteration {done} with last.pt written; continue with --resume")
+            end = done
+            break
     if bar is not None:
         bar.close()
+    if old_handlers:
+        import signal
+        for sig, h in old_handlers.items():
+            signal.signal(sig, h)
     elapsed = time.perf_counter() - t_start
     summary = {"output": str(out_dir), "iterations": end, "best": best, "elapsed_s": elapsed,
                "history": history, "model": _unwrap(model)}

@@ -10,7 +10,13 @@ Sources
   line, relative to ``root`` (default: the list file's folder); a line with only an image is unlabeled.
 * **video**: the frames of a video file (every ``step``-th), unlabeled.
 * **synthetic**: ``count`` generated images of ``size`` [w, h] with ellipse "persons" (head + shoulders) on
-  textured backgrounds, made in memory from ``seed`` (smoke tests and CI: no files needed).
+  textured backgrounds, made in memory from ``seed`` (smoke tests and CI: no files needed); with
+  ``soft: true`` each also gets a stand-in teacher label (its mask blurred) as a cached soft label.
+
+Cached teacher labels (``vbg label``): a folder source with ``soft: DIR`` reads ``DIR/<image stem>.png``
+(probability x 255, e.g. ``runs/labels_train/labels/fused_gt/train``) for every image (a missing one is an
+error) and the synthesis carries it through each sample's geometry as the ``soft`` target of the
+distillation loss (see :meth:`~vbg_app.train.data.synthesis.Synthesizer.render`).
 
 A source spec in the YAML config is a path (kind guessed: ``.txt`` = list, a video suffix = video, else
 folder) or a dict ``{path: ..., kind: folder|list|video|synthetic, repeat: 2, root: ..., step: 3,
@@ -85,6 +91,7 @@ class Record:
     image: str
     label: str | None = None
     frame: int = -1  # video frame index (image is then the video path)
+    soft: str | None = None  # cached teacher label (PNG, probability x 255)
 
 
 class Source:
@@ -101,6 +108,30 @@ class Source:
     @property
     def labeled(self) -> bool:
         return any(r.label is not None for r in self.records)
+
+    @property
+    def has_soft(self) -> bool:
+        return (self.synthetic is not None and bool(self.synthetic.get("soft"))) or any(
+            r.soft is not None for r in self.records)
+
+    def load_soft(self, i: int, shape=None) -> np.ndarray | None:
+        """The cached soft label of record ``i`` as float32 0..1, or None; :class:`BadInput` when its size
+        is not ``shape`` (a label of another image)."""
+        r = self.records[i]
+        if self.synthetic is not None:
+            if not self.synthetic.get("soft"):
+                return None
+            _, lab = synthetic_portrait(self.synthetic["seed"], r.frame, self.synthetic["size"])
+            return cv2.GaussianBlur(lab.astype(np.float32), (0, 0), 1.5)
+        if r.soft is None:
+            return None
+        m = cv2.imread(r.soft, cv2.IMREAD_GRAYSCALE)
+        if m is None:
+            raise BadInput(f"cannot read soft label {r.soft}", "re-run vbg label for this folder")
+        if shape is not None and m.shape != tuple(shape[:2]):  # vbg label writes at the image's size
+            raise BadInput(f"soft label {r.soft} is {m.shape[1]}x{m.shape[0]}, its image {r.image} "
+                           f"{shape[1]}x{shape[0]}: not this image's label", "re-run vbg label for this folder")
+        return m.astype(np.float32) / 255.0
 
     def load(self, i: int):
         r = self.records[i]
@@ -150,7 +181,7 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
 
 
-def folder_source(root: str | os.PathLike, labeled: bool | None = None) -> Source:
+def folder_source(root: str | os.PathLike, labeled: bool | None = None, soft: str | os.PathLike | None = None) -> Source:
     root = Path(root)
     if not root.is_dir():
         raise BadInput(f"data folder {root} does not exist", "fix the path in the config (data.train / data.val)")
@@ -175,6 +206,18 @@ def folder_source(root: str | os.PathLike, labeled: bool | None = None) -> Sourc
     if missing:
         raise BadInput(f"{len(missing)} images in {img_dir} have no mask in {mask_dir} (e.g. {missing[0]})",
                        "give every image a mask with the same stem (.png)")
+    if soft is not None:
+        soft_dir = Path(soft)
+        no_soft = []
+        for r in records:
+            f = soft_dir / (Path(r.image).stem + ".png")
+            if f.is_file():
+                r.soft = str(f)
+            else:
+                no_soft.append(Path(r.image).name)
+        if no_soft:
+            raise BadInput(f"{len(no_soft)} images in {img_dir} have no soft label in {soft_dir} (e.g. {no_soft[0]})",
+                           f"run vbg label over {root} (see vbg_app/label.py) or fix the source's soft: folder")
     return Source(str(root), records)
 
 
@@ -249,9 +292,9 @@ def synthetic_portrait(seed: int, i: int, size=(160, 120)):
     return img, lab
 
 
-def synthetic_source(count: int = 64, size=(160, 120), seed: int = 0) -> Source:
+def synthetic_source(count: int = 64, size=(160, 120), seed: int = 0, soft: bool = False) -> Source:
     src = Source(f"synthetic({count})", [Record(f"synthetic{i}", "synthetic", frame=i) for i in range(int(count))])
-    src.synthetic = {"seed": int(seed), "size": tuple(size)}
+    src.synthetic = {"seed": int(seed), "size": tuple(size), "soft": bool(soft)}
     return src
 
 
@@ -267,7 +310,7 @@ def open_source(spec) -> tuple[Source, int]:
         try:
             return synthetic_source(**spec), repeat
         except TypeError as exc:
-            raise BadInput(f"synthetic source: {exc}", "options: count, size, seed") from None
+            raise BadInput(f"synthetic source: {exc}", "options: count, size, seed, soft") from None
     if "path" not in spec:
         raise BadInput(f"data source {spec} has no 'path'", "write {path: FOLDER_OR_LIST, repeat: N}")
     path = Path(os.path.expanduser(str(spec.pop("path"))))
@@ -281,6 +324,8 @@ def open_source(spec) -> tuple[Source, int]:
             kind = "video"
         else:
             kind = "folder"
+    if "soft" in spec and kind != "folder":
+        raise BadInput(f"data source {path}: soft labels are read for folder sources only", "drop soft: here")
     try:
         if kind == "folder":
             src = folder_source(path, **spec)
@@ -330,6 +375,11 @@ class PortraitDataset(_TorchDataset):
     def __len__(self) -> int:
         return len(self.index)
 
+    @property
+    def has_soft_targets(self) -> bool:
+        """Whether samples can carry a soft target without a live teacher (cached labels)."""
+        return any(src.has_soft for src in self.sources)
+
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
@@ -347,8 +397,8 @@ class PortraitDataset(_TorchDataset):
         rng = np.random.default_rng([self.seed, epoch, i])
         s, j = self.index[i]
         image, label, _ = self.sources[s].load(j)
-        img, lab = self.synth(image, label, rng, out_wh)
-        soft = None
+        cached = self.sources[s].load_soft(j, image.shape)
+        img, lab, soft = self.synth.render(image, label, rng, out_wh, soft=cached)
         if self.teacher_path and (lab is None or self.teacher_on_labeled):
             soft = self.teacher.predict(img)
         return img, lab, soft

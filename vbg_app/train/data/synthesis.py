@@ -24,6 +24,19 @@ bars of :func:`vbg_app.engines.fit.letterbox_box` (label 0 there): exactly what 
 ``vbg.fit = letterbox`` for a frame whose aspect is not the model's (portrait photos, 4:3 cameras).
 
 Labels are uint8 0 = background, 1 = person, 255 = ignore.
+
+Meeting-domain options (issue #14; all off by default, so earlier recipes draw the same samples):
+``frame_aspects`` (camera frames of other aspects, e.g. 4:3, letterboxed into the output as the engine does),
+``p_side_cut`` (the person partly out of frame at the left or right), ``p_far`` (a small, distant person),
+``p_held`` with ``held_kinds`` (hands, mugs, phones, headsets, helmets drawn and labelled as person, see
+:mod:`~vbg_app.train.data.meeting`), ``p_backlight`` (a bright window behind the person), the ``office``
+background generator, and per-folder background weights (``background_weights``).
+
+Soft targets: :meth:`Synthesizer.render` also carries a per-pixel person probability (a cached teacher label,
+see ``vbg label``) through the same geometry: whole-photo samples get the cached label warped (bilinear;
+with ``soft_label_edges`` the hard label becomes ``soft >= 0.5`` too, so the teachers' edges replace coarse
+mask edges), composites get the alpha they were composited with (the ground-truth cut), drawn held objects
+1 and letterbox bars 0.
 """
 from __future__ import annotations
 
@@ -35,7 +48,8 @@ import cv2
 import numpy as np
 
 from vbg_app.engines.fit import PAD_VALUE, letterbox_box
-from vbg_app.train.data.augment import Photometric, similarity, warp_pair
+from vbg_app.train.data.augment import Photometric, _prescale, similarity, warp_pair
+from vbg_app.train.data.meeting import HELD_KINDS, backlight, draw_held_object, office_background
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -142,7 +156,9 @@ GENERATORS = {
     "noise": noise_background,
     "room": room_background,
     "shelves": shelves_background,
+    "office": office_background,
 }
+CLASSIC_KINDS = ("gradient", "noise", "room", "shelves")  # the default set (the recipes before v4)
 
 
 class BackgroundBank:
@@ -150,10 +166,13 @@ class BackgroundBank:
     ``p_folder`` when there are any), else one of the generated kinds. Files are decoded once per process
     and kept downscaled to ``cache_long_side``."""
 
-    def __init__(self, folders=(), p_folder: float = 0.5, kinds=tuple(GENERATORS), cache_long_side: int = 640) -> None:
+    def __init__(self, folders=(), p_folder: float = 0.5, kinds=CLASSIC_KINDS, cache_long_side: int = 640,
+                 weights=None) -> None:
         self.files: list[Path] = []
+        self.groups: list[list[int]] = []  # file indices per folder (for ``weights``)
         for f in folders or ():
             p = Path(f)
+            start = len(self.files)
             if p.is_dir():
                 self.files += sorted(x for x in p.rglob("*") if x.suffix.lower() in IMAGE_EXTS)
             elif p.is_file():
@@ -161,6 +180,18 @@ class BackgroundBank:
             else:
                 from vbg_app.errors import BadInput
                 raise BadInput(f"background folder {p} does not exist", "fix data.backgrounds in the config")
+            self.groups.append(list(range(start, len(self.files))))
+        # weights: one per folder, the chance that a file background comes from that folder (None: every
+        # file equally likely, as before)
+        self.weights = None
+        if weights is not None:
+            from vbg_app.errors import BadInput
+            w = np.asarray(weights, np.float64)
+            if len(w) != len(self.groups) or (w < 0).any() or not w.sum() > 0:
+                raise BadInput(f"background_weights {list(weights)} do not match the {len(self.groups)} folders",
+                               "give one non-negative weight per backgrounds folder")
+            w = np.where([len(g) > 0 for g in self.groups], w, 0.0)
+            self.weights = w / w.sum() if w.sum() > 0 else None
         unknown = set(kinds) - set(GENERATORS)
         if unknown:
             from vbg_app.errors import BadInput
@@ -184,7 +215,12 @@ class BackgroundBank:
 
     def sample(self, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
         if self.files and rng.random() < self.p_folder:
-            src = self._load(int(rng.integers(len(self.files))))
+            if self.weights is None:
+                i = int(rng.integers(len(self.files)))
+            else:
+                g = self.groups[int(rng.choice(len(self.groups), p=self.weights))]
+                i = g[int(rng.integers(len(g)))]
+            src = self._load(i)
             sh, sw = src.shape[:2]
             scale = rng.uniform(0.5, 1.0)
             ch = min(sh, int(sw * h / w)) * scale
@@ -277,7 +313,8 @@ class Synthesizer:
     p_composite: float = 0.6
     backgrounds: list = field(default_factory=list)  # folders of background images
     p_folder_background: float = 0.5
-    background_kinds: tuple = tuple(GENERATORS)
+    background_kinds: tuple = CLASSIC_KINDS
+    background_weights: tuple | None = None  # per backgrounds folder (None: every file equally likely)
     p_webcam: float = 0.8
     full_body_aspect: float = 1.7
     webcam_height: tuple = (0.4, 0.6)  # crop height as a fraction of the person's height
@@ -292,16 +329,48 @@ class Synthesizer:
     feather: float = 0.8  # sigma (px) of the composite alpha's edge softening
     p_letterbox: float = 0.0  # whole photo at its own aspect on grey bars (the engine's vbg.fit = letterbox)
     letterbox_fill: tuple = (0.85, 1.0)  # scale of the photo within its fitted box
+    # meeting domain (see the module docstring); off by default
+    frame_aspects: tuple = ()  # ((W, H, weight), ...): the camera frame's aspect, letterboxed when not the output's
+    p_side_cut: float = 0.0  # the person partly out of frame at the left or right
+    side_cut: tuple = (0.15, 0.5)  # ... by this fraction of the person's width
+    p_far: float = 0.0  # a distant person: person height / frame height drawn from far_fill
+    far_fill: tuple = (0.35, 0.9)
+    p_held: float = 0.0  # a held or worn object (person) drawn from held_kinds
+    held_kinds: tuple = HELD_KINDS
+    p_backlight: float = 0.0
+    soft_label_edges: bool = False  # whole photos with a soft label: hard label = soft >= 0.5
+    # a labelled frame with more than this share outside the photo is composited (1.0: never forced; the
+    # photo's mirrored border would otherwise show mirrored copies of the person)
+    max_outside: float = 1.0
     photometric: Photometric = field(default_factory=Photometric)
 
     def __post_init__(self) -> None:
         self.out_wh = tuple(int(v) for v in self.out_wh)
-        self.bank = BackgroundBank(self.backgrounds, self.p_folder_background, self.background_kinds,
-                                   cache_long_side=2 * max(self.out_wh))
+        self._check()
+        self.bank = self._bank()
+
+    def _bank(self) -> BackgroundBank:
+        return BackgroundBank(self.backgrounds, self.p_folder_background, self.background_kinds,
+                              cache_long_side=2 * max(self.out_wh), weights=self.background_weights)
+
+    def _check(self) -> None:
+        from vbg_app.errors import BadInput
+
+        bad = [k for k in self.held_kinds if k not in HELD_KINDS]
+        if bad:
+            raise BadInput(f"unknown held_kinds {bad}", f"use: {', '.join(HELD_KINDS)}")
+        if self.p_held > 0 and not self.held_kinds:
+            raise BadInput("p_held > 0 but held_kinds is empty", f"list some of: {', '.join(HELD_KINDS)}")
+        for a in self.frame_aspects:
+            if not (len(a) == 3 and a[0] > 0 and a[1] > 0 and a[2] >= 0):
+                raise BadInput(f"frame_aspects entry {list(a)} is not [W, H, weight]", "e.g. [[16, 9, 0.6], [4, 3, 0.4]]")
+        if self.frame_aspects and not sum(a[2] for a in self.frame_aspects) > 0:
+            raise BadInput("frame_aspects weights sum to 0", "give at least one aspect a positive weight")
 
     # framing -------------------------------------------------------------------------------------------------
-    def frame_box(self, label: np.ndarray | None, shape, rng: np.random.Generator, out_wh=None):
-        """(center_x, center_y, crop_height) of the source region that becomes the output frame."""
+    def frame_box(self, label: np.ndarray | None, shape, rng: np.random.Generator, out_wh=None, far: bool = False):
+        """(center_x, center_y, crop_height) of the source region that becomes the output frame; ``far``: a
+        distant person (``far_fill``), a crop larger than most photos, so :meth:`render` composites it."""
         h, w = shape[:2]
         out_w, out_h = out_wh or self.out_wh
         aspect = out_w / out_h
@@ -312,6 +381,11 @@ class Synthesizer:
             return rng.uniform(cw / 2, max(cw / 2, w - cw / 2)), rng.uniform(ch / 2, max(ch / 2, h - ch / 2)), ch
         x0, y0, x1, y1 = box
         ph, pw = y1 - y0, x1 - x0
+        if far:  # distant: small, head near the top, maybe cut below
+            ch = ph / rng.uniform(*self.far_fill)
+            cy = y0 - ch * rng.uniform(0.05, 0.25) + ch / 2
+            cx = (x0 + x1) / 2 + rng.uniform(-1, 1) * 0.25 * ch * aspect
+            return self._side_cut(cx, ch * aspect, x0, x1, rng), cy, ch
         if ph >= self.full_body_aspect * pw and rng.random() < self.p_webcam:
             # webcam: from a little above the head to 40-60 % of the person's height
             body = ph * rng.uniform(*self.webcam_height)
@@ -322,6 +396,8 @@ class Synthesizer:
             cols = np.flatnonzero(band.any(0))
             cx = (cols[0] + cols[-1] + 1) / 2 if len(cols) else (x0 + x1) / 2
             cx += rng.uniform(-1, 1) * self.center_jitter * ch * aspect
+            if len(cols):
+                cx = self._side_cut(cx, ch * aspect, cols[0], cols[-1] + 1, rng)
             return cx, cy, ch
         fill = rng.uniform(*self.person_fill)
         ch = ph / fill
@@ -331,11 +407,21 @@ class Synthesizer:
             cy = y0 - ch * rng.uniform(0.02, 0.15) + ch / 2
         else:
             cy = (y0 + y1) / 2 + rng.uniform(-0.1, 0.1) * ch
-        return cx, cy, ch
+        return self._side_cut(cx, ch * aspect, x0, x1, rng), cy, ch
 
-    def geometry(self, label, shape, rng, out_wh=None) -> np.ndarray:
+    def _side_cut(self, cx: float, cw: float, px0: float, px1: float, rng) -> float:
+        """``cx``, or with probability ``p_side_cut`` a centre that puts ``side_cut`` of the person's width
+        (columns ``px0..px1``) outside the frame of width ``cw`` at the left or the right."""
+        if not (self.p_side_cut > 0 and rng.random() < self.p_side_cut):
+            return cx
+        out = rng.uniform(*self.side_cut) * (px1 - px0)
+        if rng.random() < 0.5:
+            return px0 + out + cw / 2  # the frame's left edge cuts the person
+        return px1 - out - cw / 2
+
+    def geometry(self, label, shape, rng, out_wh=None, far: bool = False) -> np.ndarray:
         out_wh = tuple(out_wh or self.out_wh)
-        cx, cy, ch = self.frame_box(label, shape, rng, out_wh)
+        cx, cy, ch = self.frame_box(label, shape, rng, out_wh, far)
         ch *= math.exp(rng.uniform(-self.scale_jitter, self.scale_jitter))
         angle = rng.uniform(-self.max_rotation, self.max_rotation)
         flip = rng.random() < self.p_flip
@@ -345,15 +431,47 @@ class Synthesizer:
     def __call__(self, image: np.ndarray, label: np.ndarray | None, rng: np.random.Generator, out_wh=None):
         """``(image BGR uint8 out_h x out_w x 3, label uint8 or None)``; ``label`` None = unlabeled frame.
         ``out_wh`` overrides the output size for this sample (the loop's per-batch aspect, ``data.aspects``)."""
+        img, lab, _ = self.render(image, label, rng, out_wh)
+        return img, lab
+
+    def render(self, image: np.ndarray, label: np.ndarray | None, rng: np.random.Generator, out_wh=None,
+               soft: np.ndarray | None = None):
+        """``(image, label, soft)``: as :meth:`__call__`, plus ``soft`` float32 0..1 at the output size when
+        a ``soft`` person probability of the source photo (its size) is given (else None); the same draws
+        from ``rng`` as :meth:`__call__`."""
         out_wh = tuple(int(v) for v in (out_wh or self.out_wh))
         if self.p_letterbox > 0 and rng.random() < self.p_letterbox:
-            return self._letterboxed(image, label, rng, out_wh)
-        return self._render(image, label, self.geometry(label, image.shape, rng, out_wh), out_wh, rng)
+            return self._letterboxed(image, label, rng, out_wh, soft)
+        # a far person's frame reaches past the photo: always composited (no mirrored copies of the person)
+        far = label is not None and self.p_far > 0 and rng.random() < self.p_far
+        if self.frame_aspects:
+            p = np.array([a[2] for a in self.frame_aspects], np.float64)
+            aw, ah, _ = self.frame_aspects[int(rng.choice(len(p), p=p / p.sum()))]
+            if abs(aw / ah - out_wh[0] / out_wh[1]) > 0.01:  # a camera frame of another aspect, letterboxed
+                x0, y0, iw, ih = letterbox_box((int(aw * 1000), int(ah * 1000)), out_wh)
+                M = self.geometry(label, image.shape, rng, (iw, ih), far)
+                force = far or self._outside(M, image.shape, (iw, ih)) > self.max_outside
+                return self._on_bars(*self._render(image, label, M, (iw, ih), rng, soft, force), out_wh, (x0, y0))
+        M = self.geometry(label, image.shape, rng, out_wh, far)
+        force = far or self._outside(M, image.shape, out_wh) > self.max_outside
+        return self._render(image, label, M, out_wh, rng, soft, force)
 
-    def _render(self, image, label, M, out_wh, rng):
-        """Warp with ``M`` onto ``out_wh``, then background, occluders and photometric changes."""
+    @staticmethod
+    def _outside(M, shape, out_wh, n: int = 12) -> float:
+        """The share of the output frame (an n x n grid of points) that ``M`` maps from outside the photo."""
+        inv = cv2.invertAffineTransform(np.asarray(M, np.float64))
+        xs, ys = np.meshgrid((np.arange(n) + 0.5) * out_wh[0] / n, (np.arange(n) + 0.5) * out_wh[1] / n)
+        sx = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
+        sy = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
+        h, w = shape[:2]
+        return float(((sx < 0) | (sx > w) | (sy < 0) | (sy > h)).mean())
+
+    def _render(self, image, label, M, out_wh, rng, soft=None, force_composite: bool = False):
+        """Warp with ``M`` onto ``out_wh``, then background, occluders, held objects, backlight and
+        photometric changes. Returns ``(image, label, soft)``."""
         out_w, out_h = out_wh
-        composite = label is not None and rng.random() < self.p_composite
+        composite = label is not None and (rng.random() < self.p_composite or force_composite)
+        soft_out = None
         if composite:
             img, lab = warp_pair(image, label, M, out_wh, border="constant", label_border=0)
             alpha = (lab != 0).astype(np.float32)  # person and ignore band
@@ -361,31 +479,60 @@ class Synthesizer:
                 alpha = cv2.GaussianBlur(alpha, (0, 0), self.feather)
             bg = self.bank.sample(out_h, out_w, rng).astype(np.float32)
             img = (bg + alpha[..., None] * (img.astype(np.float32) - bg)).clip(0, 255).astype(np.uint8)
+            if soft is not None:
+                soft_out = alpha.copy()  # the composite's own matte: its exact person probability
         else:
             img, lab = warp_pair(image, label, M, out_wh, border="reflect")
+            if soft is not None:
+                s, _, Ms = _prescale(np.asarray(soft, np.float32), None, M)
+                soft_out = np.clip(cv2.warpAffine(s, Ms, tuple(out_wh), flags=cv2.INTER_LINEAR,
+                                                  borderMode=cv2.BORDER_REFLECT_101), 0.0, 1.0)
+                if self.soft_label_edges and lab is not None:
+                    lab = (soft_out >= 0.5).astype(np.uint8)
         if lab is not None and self.p_occluder > 0 and rng.random() < self.p_occluder:
+            before = lab.copy()
             draw_occluder(img, lab, rng, self.p_occluder_foreground)
+            if soft_out is not None:
+                changed = lab != before
+                soft_out[changed] = (lab[changed] == 1).astype(np.float32)
+        if lab is not None and self.p_held > 0 and rng.random() < self.p_held:
+            kind = self.held_kinds[int(rng.integers(len(self.held_kinds)))]
+            drawn = draw_held_object(img, lab, rng, kind)
+            lab[drawn] = 1
+            if soft_out is not None:
+                soft_out[drawn] = 1.0
+        if lab is not None and self.p_backlight > 0 and rng.random() < self.p_backlight:
+            img = backlight(img, soft_out if soft_out is not None else (lab == 1), rng)
         img = self.photometric(img, rng)
-        return img, lab
+        return img, lab, soft_out
 
-    def _letterboxed(self, image, label, rng, out_wh=None):
+    @staticmethod
+    def _on_bars(inner, inner_lab, inner_soft, out_wh, xy=None):
+        """The rendered ``inner`` frame centred (or at ``xy``) on the engine's grey bars: label and soft 0."""
+        out_w, out_h = out_wh
+        ih, iw = inner.shape[:2]
+        x0, y0 = xy if xy is not None else ((out_w - iw) // 2, (out_h - ih) // 2)
+        img = np.full((out_h, out_w, 3), PAD_VALUE, np.uint8)
+        img[y0:y0 + ih, x0:x0 + iw] = inner
+        lab = soft = None
+        if inner_lab is not None:
+            lab = np.zeros((out_h, out_w), np.uint8)
+            lab[y0:y0 + ih, x0:x0 + iw] = inner_lab
+        if inner_soft is not None:
+            soft = np.zeros((out_h, out_w), np.float32)
+            soft[y0:y0 + ih, x0:x0 + iw] = inner_soft
+        return img, lab, soft
+
+    def _letterboxed(self, image, label, rng, out_wh=None, soft=None):
         h, w = image.shape[:2]
-        out_w, out_h = out_wh = tuple(out_wh or self.out_wh)
+        out_wh = tuple(out_wh or self.out_wh)
         _, _, fw, fh = letterbox_box((w, h), out_wh)
         fill = rng.uniform(*self.letterbox_fill)
         iw, ih = max(8, round(fw * fill)), max(8, round(fh * fill))
         angle = rng.uniform(-self.max_rotation, self.max_rotation) / 2
         src_h = ih / min(iw / w, ih / h)  # the source height that fills the inner box: the whole photo
         M = similarity((w / 2.0, h / 2.0), src_h, (iw, ih), angle, rng.random() < self.p_flip)
-        inner, inner_lab = self._render(image, label, M, (iw, ih), rng)
-        x0, y0 = (out_w - iw) // 2, (out_h - ih) // 2
-        img = np.full((out_h, out_w, 3), PAD_VALUE, np.uint8)
-        img[y0:y0 + ih, x0:x0 + iw] = inner
-        lab = None
-        if inner_lab is not None:
-            lab = np.zeros((out_h, out_w), np.uint8)
-            lab[y0:y0 + ih, x0:x0 + iw] = inner_lab
-        return img, lab
+        return self._on_bars(*self._render(image, label, M, (iw, ih), rng, soft), out_wh)
 
     @classmethod
     def from_config(cls, out_wh, cfg: dict | None) -> "Synthesizer":
@@ -396,7 +543,8 @@ class Synthesizer:
         if unknown:
             from vbg_app.errors import BadInput
             raise BadInput(f"unknown synthesis options {sorted(unknown)}", f"use: {', '.join(sorted(fields))}")
-        cfg = {k: tuple(v) if isinstance(v, list) and k != "backgrounds" else v for k, v in cfg.items()}
+        cfg = {k: (tuple(tuple(a) for a in v) if k == "frame_aspects" else tuple(v))
+               if isinstance(v, list) and k != "backgrounds" else v for k, v in cfg.items()}
         return cls(out_wh=tuple(out_wh), photometric=photometric, **cfg)
 
     def __getstate__(self):  # the background cache is per process
@@ -406,6 +554,5 @@ class Synthesizer:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self.bank = BackgroundBank(self.backgrounds, self.p_folder_background, self.background_kinds,
-                                   cache_long_side=2 * max(self.out_wh))
+        self.bank = self._bank()
 
