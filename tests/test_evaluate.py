@@ -192,6 +192,7 @@ RELEASED = SHARED / "models" / "reference" / "pphumanseg_v1_lite_398x224.onnx"
 CCP_VAL = SHARED / "data" / "portraits" / "ccp" / "val"
 
 
+@pytest.mark.shared
 @pytest.mark.skipif(not (RELEASED.is_file() and CCP_VAL.is_dir()), reason="../shared data/models absent")
 def test_released_model_on_shared_data(tmp_path, capsys):
     import onnx

@@ -29,7 +29,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.test_reliability import FUZZ, CopyCompositor, EchoSegmenter, PassFilter, _usable, hostile_frames
+from tests.fakes import CopyCompositor, HalfSegmenter, PassFilter
+from tests.test_reliability import FUZZ, _usable, hostile_frames
 from tests.tinymodel import make_model
 from vbg_app.compose import parse_background
 from vbg_app.engines.meta import MAX_INPUT_SIDE, ModelMeta, parse_meta
@@ -172,7 +173,7 @@ N, SECONDS = 10, 0.3  # the watchdog's limits in these tests (30 and 3 s in vbg 
 
 
 def _pipe(source):
-    pipe = Pipeline(source, EchoSegmenter(), PassFilter(), CopyCompositor(), NullSink())
+    pipe = Pipeline(source, HalfSegmenter(), PassFilter(), CopyCompositor(), NullSink())
     pipe.unusable_after_n, pipe.unusable_after_s = N, SECONDS
     return pipe
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.test_pipeline import CountingSource, EchoSegmenter, PassFilter, TagCompositor
+from tests.fakes import CountingSource, EchoSegmenter, PassFilter, TagCompositor
 from tests.tinymodel import make_model
 from tests.util import read_frames
 from vbg_app import cli

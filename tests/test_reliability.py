@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from tests.fakes import CopyCompositor, HalfSegmenter, PassFilter
 from tests.tinymodel import make_model, red_person_frame
 from vbg_app.compose import Compositor, parse_background
 from vbg_app.engines.onnx_engine import OnnxSegmenter
@@ -90,35 +91,6 @@ class FakeClock:
     def sleep(self, s):
         self.slept.append(s)
         self.t += s
-
-
-class EchoSegmenter:
-    name, provider, fallback_reason = "echo", "cpu", ""
-
-    def segment(self, frame):
-        return np.full((frame.shape[0] // 4 or 1, frame.shape[1] // 4 or 1), 0.5, np.float32)
-
-    def close(self):
-        pass
-
-
-class PassFilter:
-    def update(self, prob, frame):
-        return prob
-
-    def reset(self):
-        pass
-
-
-class CopyCompositor:
-    def compose(self, frame, prob):
-        return frame.copy()
-
-    def set_background(self, spec):
-        pass
-
-    def close(self):
-        pass
 
 
 class TimelineSink:
@@ -297,7 +269,7 @@ def test_the_card_is_dark_with_large_centred_text():
 def test_output_keeps_going_through_a_camera_loss_and_resumes_when_it_is_back(threaded):
     dev = Device(size=(320, 180))
     sink = TimelineSink()
-    pipe = Pipeline(ReconnectingSource(dev.open), EchoSegmenter(), PassFilter(), CopyCompositor(), sink)
+    pipe = Pipeline(ReconnectingSource(dev.open), HalfSegmenter(), PassFilter(), CopyCompositor(), sink)
     states = []
     runner = threading.Thread(target=pipe.run, kwargs={"threaded": threaded,
                                                        "on_frame": lambda p: states.append(p.stats.source_state)})
@@ -356,7 +328,7 @@ def test_stop_returns_promptly_even_if_the_source_is_blocked():
             self.release.set()
 
     src = Stuck()
-    pipe = Pipeline(src, EchoSegmenter(), PassFilter(), CopyCompositor(), NullSink())
+    pipe = Pipeline(src, HalfSegmenter(), PassFilter(), CopyCompositor(), NullSink())
     threading.Timer(0.2, pipe.stop).start()
     t0 = time.monotonic()
     pipe.run()
@@ -476,7 +448,7 @@ def test_gpu_failing_on_its_first_run_is_dropped_before_the_first_frame(tiny, mo
 # -- virtual camera loss ----------------------------------------------------------------------------
 def test_a_virtual_camera_that_stops_taking_frames_is_reported_and_can_be_replaced(fake_vcam):
     frames = [np.full((48, 64, 3), k, np.uint8) for k in range(12)]
-    pipe = Pipeline(_ListSource(frames), EchoSegmenter(), PassFilter(), CopyCompositor(),
+    pipe = Pipeline(_ListSource(frames), HalfSegmenter(), PassFilter(), CopyCompositor(),
                     VirtualCameraSink(64, 48, 30))
     assert pipe.step() and pipe.stats.sink_state == "ok"
     fake_vcam.fail_send = "No such device"
@@ -614,7 +586,7 @@ def test_a_threaded_run_survives_a_stream_of_hostile_frames_and_ends_cleanly(tin
 
 
 def test_a_mask_with_nan_cannot_poison_the_temporal_filter():
-    class NanOnce(EchoSegmenter):
+    class NanOnce(HalfSegmenter):
         calls = 0
 
         def segment(self, frame):
