@@ -285,7 +285,8 @@ class Pipeline:
         self._stop.set()
 
     def _capture(self):
-        """Read, normalise, segment and filter one frame; None when no frame is ready."""
+        """Read, check and segment one frame: (frame, prob, t0), or None when no frame is ready (filtering
+        happens later, beside compositing)."""
         from vbg_app.sources import SourceEnded, to_bgr8
 
         t0 = time.perf_counter()
@@ -521,7 +522,8 @@ class Pipeline:
         self._stop.set()
 
     def close(self) -> None:
-        """Stop and release every stage (idempotent). The sink is closed last-but-first so files are finalised."""
+        """Stop and release every stage (idempotent). The sink is closed first, so a recording is finalised
+        even when closing another stage fails."""
         self._stop.set()
         for stage in (self.sink, self.source, self.segmenter, self.compositor):
             if stage is None or not hasattr(stage, "close"):
