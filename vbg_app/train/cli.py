@@ -8,7 +8,8 @@ Examples::
     vbg train --config vbg_app/train/configs/connectnet_v1.yaml --bench             # speed figures only
     torchrun --nproc_per_node=4 -m vbg_app.train --config vbg_app/train/configs/connectnet_v1.yaml
 
-``python -m vbg_app.train`` takes the same arguments. Exit codes: 0 done, 2 bad config/input, 3 device.
+``python -m vbg_app.train`` takes the same arguments. Exit codes: 0 done (or stopped by ``--stop-at``), 2 bad
+config/input, 3 device, 143 / 130 stopped by SIGTERM / SIGINT after writing ``last.pt`` (continue with ``--resume``).
 """
 from __future__ import annotations
 
@@ -67,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{state}: {summary['iterations']} iterations in {summary['elapsed_s'] / 60:.1f} min; "
           f"best val IoU {best['val_iou']:.4f} at iteration {best['iteration']}; outputs in {summary['output']}"
           + (f"; exported {summary['exported']}" if summary.get("exported") else ""), file=sys.stderr)
+    if summary.get("signal"):  # stopped by SIGTERM/SIGINT (last.pt written): not done, so a chain stops here
+        return 128 + int(summary["signal"])
     return 0
 
 

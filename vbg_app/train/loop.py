@@ -777,7 +777,7 @@ def _train(cfg, resume, export_path, device, dinfo, progress, say, build_loss, s
             signal.signal(sig, h)
     elapsed = time.perf_counter() - t_start
     summary = {"output": str(out_dir), "iterations": end, "best": best, "elapsed_s": elapsed,
-               "history": history, "model": _unwrap(model)}
+               "history": history, "model": _unwrap(model), "signal": stop_signal[0] if stop_signal else None}
     if dinfo.main:
         plot_curves(out_dir / "log.csv", out_dir / "curves.png", str(cfg["name"]))
         export_to = export_path or cfg["export"].get("path")
