@@ -35,6 +35,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from . import framecache
 from .errors import BadInput
 
 DEFAULT_BLUR = 15
@@ -550,15 +551,22 @@ class Compositor:
         clock.done("cleanup")
 
         # pyramid: exact halvings (cheap, alias-free) down to >= the mask's size, then one bilinear step
-        # to exactly the mask's size: `low` is where the guided filter's coefficients are fitted
+        # to exactly the mask's size: `low` is where the guided filter's coefficients are fitted. The ONNX
+        # engine made the same images of this frame object for the model (vbg_app/framecache.py): taken from
+        # there when it did (not for a mirrored frame, a new object), computed here otherwise
         ph, pw = prob.shape
         levels = [frame]
         while levels[-1].shape[0] // 2 >= ph and levels[-1].shape[1] // 2 >= pw:
             lh, lw = levels[-1].shape[0] // 2, levels[-1].shape[1] // 2
-            levels.append(_halve(levels[-1], pool(f"lv{len(levels)}", (lh, lw, 3))))
+            level = framecache.take(frame, ("half", len(levels)))
+            if level is None or level.shape != (lh, lw, 3):
+                level = _halve(levels[-1], pool(f"lv{len(levels)}", (lh, lw, 3)))
+            levels.append(level)
         low = levels[-1]
         if low.shape[0] > ph and low.shape[1] > pw:
-            low = cv2.resize(low, (pw, ph), dst=pool("low", (ph, pw, 3)), interpolation=cv2.INTER_LINEAR)
+            fit = framecache.take(frame, ("fit", (pw, ph)))
+            low = fit if fit is not None and fit.shape == (ph, pw, 3) else cv2.resize(
+                low, (pw, ph), dst=pool("low", (ph, pw, 3)), interpolation=cv2.INTER_LINEAR)
         lh, lw = low.shape[:2]
         hi = levels[min(self.refine_level, len(levels) - 1)]
         hh, hw = hi.shape[:2]

@@ -131,7 +131,6 @@ class OnnxSegmenter:
         providers = _provider_list(provider)
         self._free_dims: tuple[str, str] | None = None  # names of a dynamic model's height and width
         self._sized: dict = {}  # (w, h) -> session with those dims fixed (vbg.fit = aspect)
-        self._halves: dict = {}  # level -> scratch of the frame's halvings (preprocess)
         self._session = self._create(ort, providers)
         try:
             props = self._session.get_modelmeta().custom_metadata_map
@@ -320,22 +319,24 @@ class OnnxSegmenter:
         One INTER_AREA resize by a non-integer factor (1280x720 -> 398x224: 3.2x) cost 3.9-4.6 ms of CPU
         here; this costs 0.6 ms, and a 1280x720 frame then reaches the model the way a 640x360 one does.
         Measured on the demo at 720p against the direct INTER_AREA resize: mean |prob difference| 0.0015,
-        0.14 % of mask pixels on the other side of 0.5 (docs/bench.md)."""
-        w, h = size_wh
-        k = 0
+        0.14 % of mask pixels on the other side of 0.5 (docs/bench.md).
+
+        The compositor's pyramid is made of the same images (its halvings, and the frame at the mask's size):
+        they are fresh arrays, left in :mod:`vbg_app.framecache` for this frame so it does not redo them."""
+        from vbg_app import framecache
+
+        frame, w, h = img, size_wh[0], size_wh[1]
+        level = 0
         while img.shape[1] >= 2 * w and img.shape[0] >= 2 * h:
-            hh, hw = img.shape[0] // 2, img.shape[1] // 2
-            buf = self._halves.get(k)
-            if buf is None or buf.shape != (hh, hw) + img.shape[2:]:
-                buf = self._halves[k] = np.empty((hh, hw) + img.shape[2:], np.uint8)
-            img = cv2.resize(img, (hw, hh), dst=buf, interpolation=cv2.INTER_AREA)
-            k += 1
+            img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+            level += 1
+            framecache.put(frame, ("half", level), img)
         if img.shape[:2] == (h, w):
             dst[:] = img
             return
-        out = cv2.resize(img, (w, h), dst=dst, interpolation=cv2.INTER_LINEAR)
-        if out is not dst and not np.shares_memory(out, dst):  # a non-contiguous dst (the letterboxed part)
-            dst[:] = out
+        fit = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+        dst[:] = fit
+        framecache.put(frame, ("fit", (w, h)), fit)
 
     def segment(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Person probability (h, w) float32 in 0..1 at the model's resolution for a BGR uint8 frame (for a

@@ -1,0 +1,78 @@
+"""vbg_app/framecache.py: the engine's shrunk images of a frame are reused by the compositor, and the
+output is the same image as without them."""
+import gc
+import threading
+
+import numpy as np
+
+from tests.tinymodel import make_model
+from vbg_app import framecache
+from vbg_app.compose import Compositor
+from vbg_app.engines.onnx_engine import OnnxSegmenter
+from vbg_app.sources import DemoSource
+
+
+def test_entries_belong_to_the_frame_object():
+    a, b = np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint8)
+    framecache.put(a, "k", np.ones(2))
+    assert framecache.take(b, "k") is None  # equal content, another object
+    assert framecache.take(a, "k") is not None and framecache.take(a, "k") is None  # taken once
+    framecache.put(a, "k", np.ones(2))
+    n = framecache.size()
+    del a
+    gc.collect()
+    assert framecache.size() == n - 1  # gone with the frame
+
+
+def test_compositor_takes_the_engines_images_and_composes_the_same_picture(tmp_path):
+    model = make_model(tmp_path / "m.onnx", size_wh=(100, 56), props={"vbg.fit": "letterbox"})
+    seg = OnnxSegmenter(model, provider="cpu", threads=1)
+    src = DemoSource(900, 500, realtime=False)  # three halvings (112x62), then a bilinear step
+    with_cache, without = Compositor("blur"), Compositor("blur")
+    before = framecache.size()
+    for _ in range(3):
+        frame = src.read()
+        prob = seg.segment(frame)
+        assert framecache.size() == before + 1
+        taken = []
+        real_take = framecache.take
+        try:
+            framecache.take = lambda f, k: taken.append(k) or real_take(f, k)
+            out = with_cache.compose(frame, prob)
+        finally:
+            framecache.take = real_take
+        assert ("half", 1) in taken and ("fit", (100, 56)) in taken
+        assert framecache.size() == before  # everything the engine left was used
+        ref = without.compose(frame.copy(), prob)  # a copy: a new object, nothing cached for it
+        np.testing.assert_array_equal(out, ref)
+
+
+def test_a_mirrored_frame_does_not_use_the_unmirrored_images(tmp_path):
+    model = make_model(tmp_path / "m.onnx", size_wh=(100, 56))
+    seg = OnnxSegmenter(model, provider="cpu", threads=1)
+    frame = DemoSource(400, 224, realtime=False).read()
+    frame[:, :200] = 0  # not symmetric
+    prob = seg.segment(frame)
+    out = Compositor("blur", mirror=True).compose(frame, prob)
+    ref = Compositor("blur", mirror=True).compose(frame.copy(), prob)
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_threads_putting_and_taking_for_their_own_frames():
+    errors = []
+
+    def work(seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(300):
+            f = np.empty((2, 2), np.uint8)
+            v = rng.random(3)
+            framecache.put(f, "x", v)
+            got = framecache.take(f, "x")
+            if got is not v:
+                errors.append(seed)
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors

@@ -1,0 +1,64 @@
+"""Images made from one camera frame by one stage and needed again by a later one, kept for that frame.
+
+The ONNX engine shrinks every frame for the model by exact halvings (INTER_AREA) and one bilinear step; the
+compositor's pyramid needs the very same images (the halvings, and the frame at the mask's size to fit the
+guided filter on). Instead of computing them twice (0.5 ms at 1280x720, 1.1 ms at 1920x1080, on the
+compositing thread, which sets the frame rate at 1080p), the engine leaves them here and the compositor takes
+them::
+
+    framecache.put(frame, ("half", 1), half)      # the producer, for this very frame object
+    half = framecache.take(frame, ("half", 1))    # a later stage: the image, or None (then it computes it)
+
+Entries belong to the frame *object* (its ``id`` with a weak reference that must still point at it): they go
+when the frame is garbage-collected or when every entry was taken, so a frame that is never composited leaves
+nothing behind. Stored arrays are fresh ones, never the producer's scratch buffers, because the consumer
+reads them on another thread while the producer already shrinks the next frame. A frame that is changed
+in place after ``put`` would be served stale images; no vbg source does that (they hand out a new array
+per frame, which the pipeline's two threads rely on anyway).
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+
+import numpy as np
+
+_lock = threading.Lock()
+_entries: dict[int, tuple[weakref.ref, dict]] = {}
+
+
+def _forget(key: int, ref: weakref.ref) -> None:
+    with _lock:
+        entry = _entries.get(key)
+        if entry is not None and entry[0] is ref:
+            del _entries[key]
+
+
+def put(frame: np.ndarray, key, value: np.ndarray) -> None:
+    """Keep ``value`` (an array nobody writes to any more) for ``frame`` under ``key``."""
+    fid = id(frame)
+    with _lock:
+        entry = _entries.get(fid)
+        if entry is None or entry[0]() is not frame:
+            ref = weakref.ref(frame, lambda r, fid=fid: _forget(fid, r))
+            entry = _entries[fid] = (ref, {})
+        entry[1][key] = value
+
+
+def take(frame: np.ndarray, key) -> np.ndarray | None:
+    """The image kept for ``frame`` under ``key`` (removed from the cache), or None."""
+    fid = id(frame)
+    with _lock:
+        entry = _entries.get(fid)
+        if entry is None or entry[0]() is not frame:
+            return None
+        value = entry[1].pop(key, None)
+        if not entry[1]:
+            del _entries[fid]
+        return value
+
+
+def size() -> int:
+    """Frames with entries (tests: nothing is left behind)."""
+    with _lock:
+        return len(_entries)
