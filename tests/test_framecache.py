@@ -12,19 +12,21 @@ from vbg_app.engines.onnx_engine import OnnxSegmenter
 from vbg_app.sources import DemoSource
 
 
-def test_entries_belong_to_the_frame_object():
+def test_entries_belong_to_the_frame_object_and_go_with_it():
     a, b = np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint8)
-    framecache.put(a, "k", np.ones(2))
-    assert framecache.take(b, "k") is None  # equal content, another object
-    assert framecache.take(a, "k") is not None and framecache.take(a, "k") is None  # taken once
-    framecache.put(a, "k", np.ones(2))
+    v = np.ones(2)
     n = framecache.size()
+    framecache.put(a, "k", v)
+    assert framecache.get(b, "k") is None  # equal content, another object
+    assert framecache.get(a, "k") is v and framecache.get(a, "k") is v  # every stage may read it
+    assert framecache.get(a, "other") is None
+    assert framecache.size() == n + 1
     del a
     gc.collect()
-    assert framecache.size() == n - 1  # gone with the frame
+    assert framecache.size() == n  # gone with the frame
 
 
-def test_compositor_takes_the_engines_images_and_composes_the_same_picture(tmp_path):
+def test_compositor_uses_the_engines_images_and_composes_the_same_picture(tmp_path):
     model = make_model(tmp_path / "m.onnx", size_wh=(100, 56), props={"vbg.fit": "letterbox"})
     seg = OnnxSegmenter(model, provider="cpu", threads=1)
     src = DemoSource(900, 500, realtime=False)  # three halvings (112x62), then a bilinear step
@@ -35,16 +37,19 @@ def test_compositor_takes_the_engines_images_and_composes_the_same_picture(tmp_p
         prob = seg.segment(frame)
         assert framecache.size() == before + 1
         taken = []
-        real_take = framecache.take
+        real_get = framecache.get
         try:
-            framecache.take = lambda f, k: taken.append(k) or real_take(f, k)
+            framecache.get = lambda f, k: taken.append(k) or real_get(f, k)
             out = with_cache.compose(frame, prob)
         finally:
-            framecache.take = real_take
-        assert ("half", 1) in taken and ("fit", (100, 56)) in taken
-        assert framecache.size() == before  # everything the engine left was used
+            framecache.get = real_get
+        assert taken == [("half", 1), ("half", 2), ("half", 3), ("fit", (100, 56))]
+        assert all(real_get(frame, k) is not None for k in taken)  # the engine had made each of them
         ref = without.compose(frame.copy(), prob)  # a copy: a new object, nothing cached for it
         np.testing.assert_array_equal(out, ref)
+    del frame
+    gc.collect()
+    assert framecache.size() == before  # nothing left once the frames are gone
 
 
 def test_a_mirrored_frame_does_not_use_the_unmirrored_images(tmp_path):
@@ -67,7 +72,7 @@ def test_threads_putting_and_taking_for_their_own_frames():
             f = np.empty((2, 2), np.uint8)
             v = rng.random(3)
             framecache.put(f, "x", v)
-            got = framecache.take(f, "x")
+            got = framecache.get(f, "x")
             if got is not v:
                 errors.append(seed)
     threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]

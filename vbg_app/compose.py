@@ -558,13 +558,13 @@ class Compositor:
         levels = [frame]
         while levels[-1].shape[0] // 2 >= ph and levels[-1].shape[1] // 2 >= pw:
             lh, lw = levels[-1].shape[0] // 2, levels[-1].shape[1] // 2
-            level = framecache.take(frame, ("half", len(levels)))
+            level = framecache.get(frame, ("half", len(levels)))
             if level is None or level.shape != (lh, lw, 3):
                 level = _halve(levels[-1], pool(f"lv{len(levels)}", (lh, lw, 3)))
             levels.append(level)
         low = levels[-1]
         if low.shape[0] > ph and low.shape[1] > pw:
-            fit = framecache.take(frame, ("fit", (pw, ph)))
+            fit = framecache.get(frame, ("fit", (pw, ph)))
             low = fit if fit is not None and fit.shape == (ph, pw, 3) else cv2.resize(
                 low, (pw, ph), dst=pool("low", (ph, pw, 3)), interpolation=cv2.INTER_LINEAR)
         lh, lw = low.shape[:2]
