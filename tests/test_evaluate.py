@@ -209,3 +209,62 @@ def test_released_model_on_shared_data(tmp_path, capsys):
     (row,) = json.loads(js.read_text())["images"]
     # full-body 2:3 photos squeezed into the 398x224 input: decent IoU, but fragmented masks -> low SC
     assert row["person_iou"] > 0.6 and 0.0 < row["sc"] < row["person_iou"]
+
+
+def write_teacher_labels(root: Path, clip: Path, frames, boxes: dict, size=(64, 128)):
+    """A vbg label output for ``clip``: each teacher's label (and the fusion = their mean) of ``frames``
+    is 255 inside that teacher's boxes (y0, y1, x0, x1)."""
+    h, w = size
+    (root).mkdir(parents=True)
+    (root / "manifest.json").write_text(json.dumps({"schema": "vbg.labels/1",
+                                                    "teachers": [{"name": n} for n in boxes]}))
+    maps = {}
+    for name, bs in boxes.items():
+        m = np.zeros((h, w), np.uint8)
+        for y0, y1, x0, x1 in bs:
+            m[y0:y1, x0:x1] = 255
+        maps[name] = m
+    fused = np.mean([m.astype(np.float32) for m in maps.values()], axis=0).round().astype(np.uint8)
+    for i in frames:
+        for name, m in list(maps.items()) + [("fused", fused)]:
+            d = root / "labels" / name / clip.stem
+            d.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(d / f"{i:05d}.png"), m)
+    return root
+
+
+def test_agreement_with_the_teacher_fusion_on_labelled_frames(setup, tmp_path, capsys):
+    person = (10, 54, 30, 90)  # the clip's red person (make_video), 44 x 60 px
+    extra = (10, 30, 100, 120)  # 20 x 20 px of blue background, 10 px right of the person
+
+    def agreement(boxes, frames, name):
+        labels = write_teacher_labels(tmp_path / name, setup["video"], frames, boxes)
+        js = tmp_path / f"{name}.json"
+        rc, out, err = run_main(capsys, ["--video", setup["video"], "--model", setup["model"],
+                                         "--teacher-labels", labels, "--json", js])
+        assert rc == 0, err
+        assert "contradicts unanimous teachers %" in out
+        return json.loads(js.read_text())["teacher_agreement"][0]
+
+    # teachers that draw the person exactly: what is left is the tiny model's own edge error (32x16 input)
+    base = agreement({"modnet": [person], "selfie": [person], "vbg": [person]}, [0, 2, 4], "base")
+    assert base["n_frames"] == 3  # only the labelled frames count
+    assert base["teacher_iou"] > 0.85 and base["contradiction"] < 0.15
+    # one teacher adds `extra`: not unanimous, and below 0.5 in the fusion (mean of 3): nothing changes
+    one = agreement({"modnet": [person], "selfie": [person], "vbg": [person, extra]}, [1], "one")
+    assert one["n_frames"] == 1
+    assert one["contradiction"] == pytest.approx(base["contradiction"], abs=1e-9)
+    assert one["teacher_iou"] == pytest.approx(base["teacher_iou"], abs=1e-9)
+    # all three call `extra` person: the model contradicts them on its 400 px more, of 2640 + 400
+    unan = agreement({"modnet": [person, extra], "selfie": [person, extra], "vbg": [person, extra]}, [5], "unan")
+    n_person = 44 * 60
+    assert unan["contradiction"] == pytest.approx((base["contradiction"] * n_person + 400) / (n_person + 400),
+                                                  abs=1e-3)
+    assert unan["teacher_iou"] < base["teacher_iou"] - 0.1
+    # a folder without labels for the clip, or without a manifest, is refused before any model runs
+    rc, out, err = run_main(capsys, ["--video", make_video(tmp_path / "other.avi"), "--model", setup["model"],
+                                     "--teacher-labels", tmp_path / "unan"])
+    assert rc == 2 and "no labels for other.avi" in err
+    rc, out, err = run_main(capsys, ["--video", setup["video"], "--model", setup["model"],
+                                     "--teacher-labels", tmp_path])
+    assert rc == 2 and "not a vbg label output" in err

@@ -46,7 +46,7 @@ JSON (``--json PATH``), schema ``vbg.bench/1``; times in milliseconds, memory in
                   "onnxruntime_providers": [offered short names], "opencv", "numpy", "mediapipe" | null,
                   "loadavg_start": [1, 5, 15 min] | null, "loadavg_end": [...] | null},
       "settings": {"source": "demo" | "video:PATH", "sizes": [[W, H], ...], "frames", "warmup",
-                   "smoothing", "background", "paced_fps", "quick", "isolate"},
+                   "smoothing", "background", "paced_fps", "battery_saver", "quick", "isolate"},
       "providers": [{"provider", "status": "usable" | "unavailable" | "not_installed" | "not_requested",
                      "detail", "fix"}],           # one per provider vbg knows
       "results": [{
@@ -57,7 +57,8 @@ JSON (``--json PATH``), schema ``vbg.bench/1``; times in milliseconds, memory in
           "status": "ok" | "unavailable" | "error", "reason": "", "fix": "",
           "model":    {"median_ms", "p95_ms", "mean_ms", "cpu_ms", "n"},
           "pipeline": {"fps", "frames", "wall_s", "cpu_s", "stage_ms": {"capture", "inference",
-                       "filter", "composite", "output"}, "latency_ms", "errors", "last_error"},
+                       "filter", "composite", "output"}, "latency_ms", "errors", "last_error",
+                       "model_run_share": share of frames the model ran on (--battery-saver) | null},
           "cpu_ms_per_frame", "cpu_cores_used",
           "paced": {"target_fps", "fps", "cpu_ms_per_frame", "cpu_pct", "frames"} | null,
           "rss_mb", "peak_rss_mb", "peak_scope": "process" | "isolated"}]
@@ -128,6 +129,7 @@ class BenchOptions:
     smoothing: str = "flow"
     background: str = "blur"
     paced_fps: float = 30.0
+    battery_saver: bool = False
     quick: bool = False
     isolate: bool = False
     progress: bool | None = None                     # None: only on a terminal
@@ -407,11 +409,17 @@ def _pipeline_run(seg, source, opts: BenchOptions, n: int, warmup: int) -> tuple
     from vbg_app.sinks import NullSink
     from vbg_app.temporal import create_filter
 
+    saver = None
+    if opts.battery_saver:  # the segmenter is closed by the caller, not by the saver
+        from vbg_app.saver import BatterySaver
+        seg = saver = BatterySaver(seg)
     pipe = Pipeline(source, seg, create_filter(opts.smoothing), Compositor(opts.background), NullSink())
     try:
         if warmup:
             pipe.run(frames=warmup)
         _fresh_stats(pipe, n)
+        if saver is not None:
+            saver.inferences = saver.reused = 0
         c0, t0 = time.process_time(), time.perf_counter()
         stats = pipe.run(frames=n)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -419,9 +427,11 @@ def _pipeline_run(seg, source, opts: BenchOptions, n: int, warmup: int) -> tuple
         pipe.compositor.close()
         pipe.sink.close()
     done = stats.frames
+    runs = None if saver is None else saver.inferences / max(1, saver.inferences + saver.reused)
     return ({"fps": done / wall if wall > 0 and done else 0.0, "frames": done, "wall_s": wall, "cpu_s": cpu,
              "stage_ms": {s: stats.stage_ms[s].median() for s in STAGES},
-             "latency_ms": stats.latency_ms.median(), "errors": stats.errors, "last_error": stats.last_error},
+             "latency_ms": stats.latency_ms.median(), "errors": stats.errors, "last_error": stats.last_error,
+             "model_run_share": runs},
             cpu * 1e3 / done if done else float("nan"))
 
 
@@ -580,7 +590,8 @@ def run_bench(opts: BenchOptions, argv: list[str] | None = None) -> dict:
         "machine": machine,
         "settings": {"source": f"video:{opts.video}" if opts.video else "demo", "sizes": [list(s) for s in sizes],
                      "frames": opts.frames, "warmup": opts.warmup, "smoothing": opts.smoothing,
-                     "background": opts.background, "paced_fps": opts.paced_fps or None, "quick": opts.quick,
+                     "background": opts.background, "paced_fps": opts.paced_fps or None,
+                     "battery_saver": opts.battery_saver, "quick": opts.quick,
                      "isolate": opts.isolate},
         "providers": provider_summary(opts.providers, results),
         "results": results,
@@ -634,7 +645,8 @@ def _machine_lines(doc: dict) -> list[str]:
         f"opencv {m['opencv']}; mediapipe {m['mediapipe'] or 'not installed'}",
         f"load average before/after: {m['loadavg_start']} / {m['loadavg_end']} (others' load makes numbers lower)",
         f"source {s['source']}; background {s['background']}; smoothing {s['smoothing']}; {s['frames']} frames after "
-        f"{s['warmup']} warm-up per configuration; paced run at {s['paced_fps'] or 'off'} fps",
+        f"{s['warmup']} warm-up per configuration; paced run at {s['paced_fps'] or 'off'} fps"
+        + ("; battery saver on" if s.get("battery_saver") else ""),
     ]
     for p in doc["providers"]:
         if p["status"] in ("not_installed", "unavailable"):
@@ -734,6 +746,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--paced-fps", type=float, default=30.0,
                         help="also run the pipeline fed at this camera rate to measure the CPU it keeps busy "
                              "(default: 30; 0 = skip)")
+    parser.add_argument("--battery-saver", action="store_true",
+                        help="pipeline runs with vbg run's --battery-saver (the model runs only when the picture "
+                             "changes); the JSON's pipeline.model_run_share says how often it ran")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_SIZES} only and {QUICK_FRAMES} frames: "
                                                              "under a minute on a laptop")
     parser.add_argument("--isolate", action="store_true",
@@ -777,6 +792,7 @@ def options_from_args(args) -> BenchOptions:
         engines=engine_specs(args.engines, args.model), providers=parse_providers(args.providers),
         threads=parse_threads(args.threads), sizes=sizes, video=args.video, frames=frames, warmup=warmup,
         smoothing=parse_smoothing(args.smoothing), background=args.background, paced_fps=args.paced_fps or 0.0,
+        battery_saver=args.battery_saver,
         quick=args.quick, isolate=args.isolate, progress=False if args.no_progress else None)
 
 

@@ -29,6 +29,7 @@ class PipelineConfig:
     cleanup: bool = True             # drop small blobs not attached to the person
     realtime: bool = True            # pace video files at their own fps (False: as fast as possible)
     loop: bool = False               # a video source starts again at its end (False: the run ends there)
+    battery_saver: bool = False      # reuse the last mask while the picture does not change (vbg_app/saver.py)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -23,6 +23,14 @@ bilinearly to the mask's size and thresholded at 0.5 (``prob > 0.5``); IoU, mIoU
 Flicker = mean fraction of pixels that flip between consecutive frames of the raw model output at model
 resolution, thresholded at 0.5 (no temporal filter).
 
+Agreement with the teachers (``--teacher-labels DIR``, a ``vbg label`` output made with ``--video`` for the
+same clips, any ``--every``): on every ``--video`` frame that has labels (``DIR/labels/fused/<clip stem>/<frame
+index, 5 digits>.png``), the model's mask (probability resized bilinearly to the frame, > 0.5) is compared with
+the teacher fusion (> 0.5): ``teacher_iou`` = pooled person IoU against the fusion; ``contradiction`` = of the
+pixels where every teacher of the manifest says person, or every one says background (each > 0.5, or each
+< 0.5), the share where the model says the opposite, as a fraction of the unanimous person pixels (issue
+#14's "contradicts them on about 1.6 % of the person area").
+
 GT videos, raw model: each frame's probability is resized bilinearly to the frame (640x360 for the
 builder's default) and thresholded at 0.5, then scored by :class:`vbg_app.metrics.GTVideoAccumulator`: pooled
 person IoU, IoU over the frames flagged ``fast`` (the lean), motion-compensated flicker, far-blob flicker
@@ -60,6 +68,8 @@ JSON (``--json PATH``), schema version 1; NaN is written as null::
       "images": [{"model", "data", "n_images", "person_iou", "miou", "sc",
                   "person_iou_per_image", "miou_per_image", "median_ms"}],     # one per model x dataset
       "flicker": [{"model", "video", "n_frames", "flicker", "median_ms"}],       # one per model x video
+      # with --teacher-labels (one per model x video, + "all" pooled):
+      "teacher_agreement": [{"model", "video", "n_frames", "teacher_iou", "contradiction"}],
       # with --gt-video (fractions of the frame's pixels; "gt_video" is a clip label or "all" = pooled):
       "gt_videos": [{"label", "path", "n_frames", "n_fast", "size_wh", "gt_mc_flicker", "gt_far_blob_flicker"}],
       "gt_video": [{"model", "gt_video", "n_frames", "n_fast", "person_iou", "iou_fast", "iou_fast_prev_gt",
@@ -113,9 +123,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also run the whole vbg run pipeline on the --gt-video clips with these temporal "
                              "filters, e.g. none,ema,flow")
     parser.add_argument("--no-refine", action="store_true", help="pipeline mode: without the edge refinement")
+    parser.add_argument("--battery-saver", action="store_true",
+                        help="pipeline mode: with vbg run's --battery-saver (the last mask reused while nothing moves)")
     parser.add_argument("--gt-background", metavar="SPEC",
                         help="pipeline mode: background for the composite error, image:PATH or plate (the clip's "
                              "own clean plate); default: the shipped living_room.jpg")
+    parser.add_argument("--teacher-labels", metavar="DIR",
+                        help="a vbg label output for the --video clips: also score agreement with the teacher "
+                             "fusion on their labelled frames (teacher IoU, contradiction of unanimous teachers)")
     parser.add_argument("--demo", type=int, default=0, metavar="N",
                         help="also score the demo portrait against its hand-checked mask (assets/demo): the "
                              "photo itself and N demo frames (person IoU, share of the flag called person)")
@@ -279,6 +294,80 @@ def _frames(path: Path, limit: int | None):
         cap.release()
 
 
+# -- agreement with cached teacher labels ---------------------------------------------------------------------
+class TeacherLabels:
+    """A ``vbg label`` output folder: the fusion and each teacher's label of a video frame, when labelled."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        mpath = self.root / "manifest.json"
+        try:
+            manifest = json.loads(mpath.read_text(encoding="utf-8"))
+            self.teachers = [t["name"] for t in manifest["teachers"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise BadInput(f"{self.root} is not a vbg label output (no readable manifest.json with teachers)",
+                           "pass the --out folder of a vbg label run over these --video clips") from None
+
+    def frames(self, video: Path) -> list[Path]:
+        d = self.root / "labels" / "fused" / Path(video).stem
+        return sorted(d.glob("*.png")) if d.is_dir() else []
+
+    def read(self, video: Path, index: int, shape):
+        """``(fusion > 0.5, unanimous person, unanimous background)`` bool masks of frame ``index``, or None
+        when that frame is not labelled."""
+        key = f"{Path(video).stem}/{index:05d}.png"
+        fpath = self.root / "labels" / "fused" / key
+        if not fpath.is_file():
+            return None
+        fused = cv2.imread(str(fpath), cv2.IMREAD_GRAYSCALE)
+        if fused is None:
+            raise BadInput(f"teacher label {fpath} cannot be read", "re-run vbg label over these clips")
+        h, w = shape[:2]
+        if fused.shape != (h, w):
+            raise BadInput(f"teacher label {key} is {fused.shape[1]}x{fused.shape[0]}, the frame {w}x{h}",
+                           "label these very clips with vbg label --video")
+        every = []
+        for name in self.teachers:
+            t = cv2.imread(str(self.root / "labels" / name / key), cv2.IMREAD_GRAYSCALE)
+            if t is None or t.shape != (h, w):
+                raise BadInput(f"teacher {name}'s label of {key} is missing or of another size",
+                               "re-run vbg label over these clips (it resumes)")
+            every.append(t >= 128)  # PNG = round(p x 255): p > 0.5 <=> value >= 128
+        stack = np.stack(every)
+        return fused >= 128, stack.all(0), ~stack.any(0)
+
+
+def _teacher_labels(path: str, videos) -> TeacherLabels:
+    tl = TeacherLabels(Path(path))
+    if not videos:
+        raise BadInput("--teacher-labels scores the --video clips, and none is given", "add --video PATH")
+    for v in videos:
+        if not tl.frames(v.path):
+            raise BadInput(f"{tl.root} has no labels for {v.path.name} (labels/fused/{v.path.stem}/)",
+                           f"run vbg label --video {v.path} --out {tl.root} with the same teachers")
+    return tl
+
+
+class TeacherAgreement:
+    """Pooled IoU against the teacher fusion and the share of unanimous-teacher pixels the model contradicts."""
+
+    def __init__(self) -> None:
+        self.inter = self.union = self.contra = self.unan_person = 0
+        self.n = 0
+
+    def update(self, pred: np.ndarray, fused: np.ndarray, all_person: np.ndarray, all_background: np.ndarray):
+        pred = np.asarray(pred, bool)
+        self.inter += int((pred & fused).sum())
+        self.union += int((pred | fused).sum())
+        self.contra += int((all_person & ~pred).sum() + (all_background & pred).sum())
+        self.unan_person += int(all_person.sum())
+        self.n += 1
+
+    def result(self) -> dict:
+        return {"n_frames": self.n, "teacher_iou": self.inter / self.union if self.union else math.nan,
+                "contradiction": self.contra / self.unan_person if self.unan_person else math.nan}
+
+
 # -- exact-ground-truth videos --------------------------------------------------------------------------------
 KEY_BACKGROUND = "color:#00FF00"
 KEY_BGR = (0, 255, 0)
@@ -340,7 +429,8 @@ def _pipeline_outputs(clip, model: "Model", smoothing: str, refine: bool, backgr
 
     cfg = PipelineConfig(source=f"video:{clip.video}", background=background, sink="null", engine=model.engine,
                          model=model.path if model.engine == "connectnet" else None, provider=args.provider,
-                         threads=args.threads, smoothing=smoothing, refine=refine, realtime=False, loop=False)
+                         threads=args.threads, smoothing=smoothing, refine=refine, realtime=False, loop=False,
+                         battery_saver=bool(getattr(args, "battery_saver", False)))
     pipe = build_pipeline(cfg)
     sink = _KeepSink()
     pipe.set_sink(sink)
@@ -504,13 +594,14 @@ def run(args) -> int:
     for c in clips:
         c.label = _short(c.path, taken)
     n_clip_frames = [min(c.n_frames, limit) if limit else c.n_frames for c in clips]
+    teacher_labels = _teacher_labels(args.teacher_labels, videos) if args.teacher_labels else None
     models = _load_models(args)
 
     from tqdm import tqdm
 
     total = (sum(len(d.pairs) for d in datasets) + sum(v.n_frames_hint for v in videos)
              + sum(n_clip_frames) * (1 + 2 * len(models) * len(smoothings)) + args.demo)
-    image_rows, flicker_rows, gt_inputs, gt_rows, pipe_rows = [], [], [], [], []
+    image_rows, flicker_rows, gt_inputs, gt_rows, pipe_rows, agree_rows = [], [], [], [], [], []
     try:
         with tqdm(total=total, desc="vbg eval", unit="img", file=sys.stderr, disable=None, leave=False) as bar:
             for ds in datasets:
@@ -528,19 +619,31 @@ def run(args) -> int:
                     r = accs[m.label].result()
                     image_rows.append({"model": m.label, "data": ds.label, **r,
                                        "median_ms": _median_ms(times[m.label])})
+            agree_all = {m.label: TeacherAgreement() for m in models}
             for vid in videos:
                 accs = {m.label: FlickerAccumulator() for m in models}
+                agree = {m.label: TeacherAgreement() for m in models}
                 times = {m.label: [] for m in models}
                 n = 0
                 for frame in _frames(vid.path, limit):
+                    labels = teacher_labels.read(vid.path, n, frame.shape) if teacher_labels else None
                     for m in models:
-                        accs[m.label].update(m.segment(frame, times[m.label]) > THRESHOLD)
+                        prob = m.segment(frame, times[m.label])
+                        accs[m.label].update(prob > THRESHOLD)
+                        if labels is not None:
+                            full = cv2.resize(prob, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
+                            agree[m.label].update(full > THRESHOLD, *labels)
+                            agree_all[m.label].update(full > THRESHOLD, *labels)
                     n += 1
                     bar.update(1)
                 vid.n_frames_hint = n
                 for m in models:
                     flicker_rows.append({"model": m.label, "video": vid.label, "n_frames": n,
                                          "flicker": accs[m.label].value, "median_ms": _median_ms(times[m.label])})
+                    if teacher_labels:
+                        agree_rows.append({"model": m.label, "video": vid.label, **agree[m.label].result()})
+            if teacher_labels and len(videos) > 1:
+                agree_rows += [{"model": m.label, "video": "all", **agree_all[m.label].result()} for m in models]
             if clips:
                 gt_rows, gt_inputs = _eval_gt_videos(models, clips, limit, bar)
             demo_rows = _eval_demo(models, args.demo, bar) if args.demo else []
@@ -564,6 +667,9 @@ def run(args) -> int:
         "images": image_rows,
         "flicker": flicker_rows,
     }
+    if teacher_labels:
+        result["teacher_labels"] = {"path": str(teacher_labels.root), "teachers": teacher_labels.teachers}
+        result["teacher_agreement"] = agree_rows
     if args.demo:
         result["demo"] = demo_rows
     if clips:
@@ -571,6 +677,7 @@ def run(args) -> int:
         result["gt_video"] = gt_rows
     if smoothings:
         result["pipeline_settings"] = {"smoothing": smoothings, "refine": not args.no_refine,
+                                       "battery_saver": bool(getattr(args, "battery_saver", False)),
                                        "key_background": KEY_BACKGROUND, "background": background}
         result["pipeline"] = pipe_rows
     print(format_table(result))
@@ -610,6 +717,11 @@ def format_table(result: dict) -> str:
                  _fmt(r["median_ms"], ".1f")]
                 for r in result["flicker"]]
         out.append(_table(["model", "video", "frames", "flicker %", "ms"], rows))
+    if result.get("teacher_agreement"):
+        rows = [[r["model"], r["video"], str(r["n_frames"]), _fmt(r["teacher_iou"], ".4f"),
+                 _fmt(_pct(r["contradiction"]), ".3f")] for r in result["teacher_agreement"]]
+        out.append(_table(["model", "video", "labelled frames", "IoU vs teacher fusion",
+                           "contradicts unanimous teachers %"], rows))
     if result.get("gt_video"):
         rows = [[r["model"], r["gt_video"], str(r["n_frames"]), str(r["n_fast"]), _fmt(r["person_iou"], ".4f"),
                  _fmt(r["iou_fast"], ".4f"), _fmt(_pct(r["mc_flicker"]), ".3f"), _fmt(_pct(r["far_blob_flicker"]), ".3f"),

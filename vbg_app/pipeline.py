@@ -560,6 +560,9 @@ def build_pipeline(config, overwrite: bool = False) -> Pipeline:
         opened.append(source)
         segmenter = create_segmenter(config.engine, config.model, config.provider, config.threads)
         opened.append(segmenter)
+        if getattr(config, "battery_saver", False):
+            from vbg_app.saver import BatterySaver
+            segmenter = opened[-1] = BatterySaver(segmenter)
         sink = open_sink(config.sink, source.size_wh, config.fps or source.fps or 30.0,
                          overwrite=overwrite)
         opened.append(sink)
