@@ -39,7 +39,7 @@ def bgr_to_pixmap(bgr: np.ndarray) -> QPixmap:
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (Python < 3.13)
         return False
 
 

@@ -223,7 +223,7 @@ class BackgroundLibrary:
     def is_user_file(self, path: Path) -> bool:
         try:
             return Path(path).resolve().parent == self.user_dir.resolve()
-        except OSError:
+        except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (Python < 3.13)
             return False
 
     # -- changes ---------------------------------------------------------------------------------

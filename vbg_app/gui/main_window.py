@@ -2,7 +2,9 @@
 
 Everything slow happens in :class:`~vbg_app.gui.worker.PipelineWorker`'s thread; this window only sends it
 the user's choices and shows what it reports. Messages (a camera that failed, a refused file, a settings
-file that was damaged) appear in a bar above the preview that says what to do; nothing here blocks.
+file that was damaged, settings that could not be saved) appear in a bar above the preview that says what
+to do; nothing here blocks. A settings file that had to be repaired is said once: the repair is saved soon
+after start, so the next start finds nothing to say.
 """
 from __future__ import annotations
 
@@ -151,6 +153,7 @@ class MainWindow(QMainWindow):
         self._quitting = False
         self._tray_hint_shown = False
         self._screenshot: tuple[int, str] | None = None
+        self._save_failure = ""                     # why the last save failed ("" after one that worked)
 
         self.setWindowTitle("vbg — virtual background")
         self.setWindowIcon(app_icon())
@@ -161,6 +164,7 @@ class MainWindow(QMainWindow):
         self.banner = QLabel()
         self.banner.setObjectName("banner")
         self.banner.setWordWrap(True)
+        self.banner.setTextFormat(Qt.TextFormat.PlainText)  # file names and values from files are not markup
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.banner_close = QToolButton()
         self.banner_close.setText("✕")
@@ -289,6 +293,7 @@ class MainWindow(QMainWindow):
 
         if notice:
             self.show_message("warning", notice)
+            self._save_timer.start()  # the repaired settings replace the file: said once, not at every start
         self.worker.start()
         if scan_cameras:
             self.controls.scan_cameras()
@@ -437,7 +442,11 @@ class MainWindow(QMainWindow):
         if not self.persist:
             return
         self.settings.window_geometry = bytes(self.saveGeometry().toHex()).decode()
-        self.store.save(self.settings)
+        why = self.store.save(self.settings)
+        if why and why != self._save_failure:  # each failure once, not at every change
+            self.show_message("warning", f"Could not save your settings to {self.store.path} ({why}). vbg keeps "
+                                         "running with them, and saves them at the next change once that works.")
+        self._save_failure = why
 
     def screenshot_after(self, frames: int, path: str) -> None:
         """Save the window to ``path`` (PNG) once ``frames`` frames have been shown; emits screenshotSaved."""
