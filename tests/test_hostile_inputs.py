@@ -480,3 +480,17 @@ def test_the_stderr_mute_nests_across_threads_and_always_restores_fd_2(capfd):
     os.write(2, b"heard\n")
     err = capfd.readouterr().err
     assert "heard" in err and "muted" not in err
+
+
+@pytest.mark.parametrize("w, h", [(30000, 30000), (8200, 5000)])
+def test_an_image_over_the_limit_added_to_the_gallery_is_called_too_large_not_damaged(tmp_path, w, h):
+    from vbg_app.gui.library import BackgroundLibrary
+
+    path = tmp_path / f"big{w}.png"
+    path.write_bytes(zero_png(w, h))
+    with pytest.raises(BadInput) as err:
+        BackgroundLibrary(tmp_path / "data").add(path)
+    line = err.value.one_line()
+    assert "too large" in line and f"{w}x{h}" in line and "40-megapixel" in line, line
+    assert "damaged" not in line
+    assert not (tmp_path / "data" / "backgrounds").exists() or not any((tmp_path / "data" / "backgrounds").iterdir())

@@ -20,7 +20,7 @@ import numpy as np
 
 from vbg_app import resources
 from vbg_app.errors import BadInput
-from vbg_app.imagefile import read_image
+from vbg_app.imagefile import MAX_PIXELS, decode_size, probe_image, read_image
 from vbg_app.quiet import quiet_decoding
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,15 @@ def check_file(path: Path) -> None:
                        f"use one of {', '.join(e.lstrip('.') for e in IMAGE_EXTS + VIDEO_EXTS)}")
     if path.stat().st_size > MAX_FILE_BYTES:
         raise BadInput(f"{path.name} is larger than 2 GB", "use a shorter or smaller video")
+    if ext in IMAGE_EXTS:
+        try:
+            _data, fmt, w, h = probe_image(path, "background image")  # the header only
+        except BadInput:
+            fmt = ""  # not an image it can read: the decode below says so
+        if fmt and not decode_size(fmt, w, h):
+            raise BadInput(f"{path.name} is too large: {w}x{h} pixels ({w * h / 1e6:.0f} megapixels), over the "
+                           f"{MAX_PIXELS / 1e6:.0f}-megapixel limit for backgrounds",
+                           "make it smaller first (a 3840x2160 image is plenty), then add it again")
     if first_frame(path) is None:
         what = "video" if ext in VIDEO_EXTS else "image"
         raise BadInput(f"{path.name} cannot be read as an {what} (damaged, empty or an unknown format)",
