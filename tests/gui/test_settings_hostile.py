@@ -537,3 +537,32 @@ def test_a_read_only_settings_folder_is_shown(qtbot, gui_dirs, fake_engine):
         assert len(shown) == 1 and "Permission denied" in shown[0]
     finally:
         cfg.chmod(0o700)
+
+
+# -- the same values from the command line ---------------------------------------------------------------
+def test_vbg_gui_refuses_an_unknown_provider_in_one_line(gui_dirs, capsys):
+    import logging
+
+    import vbg_app.gui as gui
+
+    handlers = list(logging.getLogger().handlers)
+    try:
+        rc = gui.main(["--provider", "quantum", "--screenshot", str(gui_dirs[1] / "shot.png")])
+    finally:
+        for h in logging.getLogger().handlers[:]:
+            if h not in handlers:
+                logging.getLogger().removeHandler(h)
+                h.close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == ["error: unknown provider 'quantum'. Use one of auto, cpu, cuda, tensorrt, directml, "
+                               "coreml, openvino."]
+
+
+def test_a_link_loop_given_on_the_command_line_is_kept_as_a_path(tmp_path):
+    from vbg_app.gui.app import _absolute, _resolved
+
+    loop = tmp_path / "a.mp4"
+    os.symlink(tmp_path / "b.mp4", loop)
+    os.symlink(loop, tmp_path / "b.mp4")
+    assert _resolved(str(loop)) == str(loop)  # Path.resolve raised RuntimeError here
+    assert _absolute(f"video:{loop}") == f"video:{loop}"

@@ -12,6 +12,7 @@ from vbg_app.gui import qtenv  # noqa: F401  (before PySide6)
 
 import logging
 import logging.handlers
+import os
 import signal
 import sys
 import threading
@@ -108,8 +109,17 @@ def _absolute(spec: str | None) -> str | None:
         return spec
     kind, sep, arg = spec.partition(":")
     if sep and kind in ("image", "video") and arg:
-        return f"{kind}:{Path(arg).expanduser().resolve()}"
+        return f"{kind}:{_resolved(arg)}"
     return spec
+
+
+def _resolved(path: str) -> str:
+    """``path`` made absolute; a symbolic link loop stays as given (the worker then says what it is)."""
+    p = Path(path).expanduser()
+    try:
+        return str(p.resolve())
+    except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (Python < 3.13)
+        return os.path.abspath(p)
 
 
 def _parse_window_size(text: str | None) -> tuple[int, int] | None:
@@ -127,6 +137,10 @@ def run_app(args) -> int:
     if quit_after is not None and quit_after < 1:
         raise BadInput(f"--quit-after-frames {quit_after} must be at least 1", "use e.g. --quit-after-frames 30")
     win_size = _parse_window_size(getattr(args, "size", None))
+    if getattr(args, "provider", None) is not None:
+        from vbg_app.engines.onnx_engine import PROVIDERS
+        if args.provider not in ("auto", *PROVIDERS):  # the saved settings would only reset it at the next start
+            raise BadInput(f"unknown provider {args.provider!r}", f"use one of auto, {', '.join(PROVIDERS)}")
     if getattr(args, "background", None):
         from vbg_app.compose import parse_background
         parse_background(args.background).close()  # a typo is reported now, like `vbg run` does
@@ -161,7 +175,7 @@ def run_app(args) -> int:
 
     app.setWindowIcon(app_icon())
     overrides = {"source": _absolute(args.source), "background": _absolute(args.background), "engine": args.engine,
-                 "provider": args.provider, "model": str(Path(args.model).expanduser().resolve()) if args.model else None}
+                 "provider": args.provider, "model": _resolved(args.model) if args.model else None}
     if getattr(args, "show_original", False):
         overrides["show_original"] = True
     if overrides["background"] and overrides["background"].startswith("blur:"):
