@@ -224,24 +224,24 @@ pytest.importorskip("yaml")
 from vbg_app.train.loop import load_config, train  # noqa: E402
 from tests.train.test_loop import SMOKE, read_log  # noqa: E402
 
-MEETING = ["data.train=[{kind: synthetic, count: 48, size: [160, 120], seed: 0, soft: true}]",
-           "data.synthesis.frame_aspects=[[16, 9, 1], [4, 3, 1]]", "data.synthesis.p_held=0.5",
-           "data.synthesis.p_side_cut=0.2", "data.synthesis.p_far=0.1", "data.synthesis.p_backlight=0.2",
-           "data.synthesis.background_kinds=[office, shelves]", "data.synthesis.soft_label_edges=true",
-           "data.synthesis.max_outside=0.05"]
+SMOKE_V4 = SMOKE.with_name("smoke_v4.yaml")
 
 
-def test_training_distils_towards_cached_soft_labels_without_a_live_teacher(tmp_path):
-    loss = ("loss=[{type: cross_entropy, weight: 0.8}, {type: lovasz_softmax, weight: 0.2}, "
-            "{type: semantic_connectivity, weight: 0.5}, {type: distillation, weight: 0.5}]")
-    cfg = load_config(SMOKE, MEETING + [loss, "iters=8", "val_every=8", "log_every=2", f"output={tmp_path / 'm'}"])
+def test_smoke_v4_distils_towards_cached_soft_labels_without_a_live_teacher(tmp_path):
+    """The v4 paths (meeting synthesis, cached soft labels, distillation) train: every term is logged, the
+    loss goes down, and the checkpoint holds the samples seen."""
+    cfg = load_config(SMOKE_V4, ["iters=30", "val_every=30", f"output={tmp_path / 'm'}"])
     res = train(cfg, progress=False, log=lambda s: None)
-    assert res["iterations"] == 8
+    assert res["iterations"] == 30
     rows = [r for r in read_log(tmp_path / "m" / "log.csv") if r["loss"]]
     kd = [float(r["loss/distillation"]) for r in rows]
-    assert len(kd) == 4 and all(np.isfinite(kd)) and all(v > 0 for v in kd)
+    assert len(kd) == 6 and all(np.isfinite(kd)) and all(v > 0 for v in kd)
+    assert all(r["loss/semantic_connectivity"] for r in rows)
+    losses = [float(r["loss"]) for r in rows]
+    assert np.mean(losses[-2:]) < 0.85 * losses[0], losses
+    assert torch.load(tmp_path / "m" / "last.pt", weights_only=True)["samples_seen"] == 30 * 8
     # the same loss without any soft source and without a teacher is refused
-    plain = load_config(SMOKE, [loss, "iters=2", f"output={tmp_path / 'p'}"])
+    plain = load_config(SMOKE, [f"loss={cfg['loss']}", "iters=2", f"output={tmp_path / 'p'}"])
     with pytest.raises(BadInput, match="distillation"):
         train(plain, progress=False, log=lambda s: None)
 
@@ -249,18 +249,18 @@ def test_training_distils_towards_cached_soft_labels_without_a_live_teacher(tmp_
 def test_checkpoints_by_wall_time_resume_exactly(tmp_path):
     """checkpoint_every_s writes last.pt between validations; resuming from such a mid-run checkpoint ends
     where an uninterrupted run ends."""
-    over = MEETING + ["iters=6", "val_every=6", "log_every=3", "loss=[cross_entropy, lovasz_softmax, distillation]"]
+    over = ["iters=6", "val_every=6", "log_every=3", "loss=[cross_entropy, lovasz_softmax, distillation]"]
     msgs: list[str] = []
-    straight = train(load_config(SMOKE, over + [f"output={tmp_path / 'a'}", "checkpoint_every_s=1e-9"]),
+    straight = train(load_config(SMOKE_V4, over + [f"output={tmp_path / 'a'}", "checkpoint_every_s=1e-9"]),
                      progress=False, log=msgs.append)
     assert any(m.startswith("checkpoint @1:") for m in msgs) and any(m.startswith("checkpoint @5:") for m in msgs)
     assert not any(m.startswith("checkpoint @6:") for m in msgs)  # the validation's last.pt covers it
     # a run stopped at 4 by a time checkpoint (stop_at), continued with --resume
-    train(load_config(SMOKE, over + [f"output={tmp_path / 'b'}", "checkpoint_every_s=1e-9"]), progress=False,
+    train(load_config(SMOKE_V4, over + [f"output={tmp_path / 'b'}", "checkpoint_every_s=1e-9"]), progress=False,
           log=lambda s: None, stop_at=4)
     ck = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
     assert ck["iteration"] == 4 and ck["samples_seen"] == 4 * 8 and {"optimizer", "scheduler", "rng"} <= set(ck)
-    resumed = train(load_config(SMOKE, over + [f"output={tmp_path / 'b'}"]), resume="auto", progress=False,
+    resumed = train(load_config(SMOKE_V4, over + [f"output={tmp_path / 'b'}"]), resume="auto", progress=False,
                     log=lambda s: None)
     sa, sb = straight["model"].state_dict(), resumed["model"].state_dict()
     for k in sa:
