@@ -45,6 +45,10 @@ def _split_segment(seg, frame, rows: dict) -> np.ndarray:
         rows.setdefault(name, []).append(((time.process_time() - c0) * 1e3, (time.perf_counter() - t0) * 1e3))
         return r
 
+    if isinstance(seg, OnnxSegmenter) and not hasattr(seg, "normalise"):  # an older engine (before/after runs)
+        blob = timed("segment: resize + colour + normalise", seg.preprocess, frame)
+        out = timed("segment: inference (session.run)", seg._run, blob)
+        return timed("segment: output to mask", seg._postprocess, out)
     if isinstance(seg, OnnxSegmenter):
         # preprocess() = the resize into the model input, then normalise(): the resize's share is the difference
         c0, t0 = time.process_time(), time.perf_counter()
