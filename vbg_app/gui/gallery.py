@@ -58,7 +58,6 @@ class BackgroundGallery(QWidget):
         super().__init__(parent)
         self.library = library
         self.custom_colors = [c.upper() for c in custom_colors]
-        self._sample: np.ndarray | None = None
         self.setAcceptDrops(True)
 
         self.list = QListWidget()
@@ -141,7 +140,7 @@ class BackgroundGallery(QWidget):
         self._update_buttons()
 
     def _item(self, entry: Entry) -> QListWidgetItem:
-        item = QListWidgetItem(QIcon(bgr_to_pixmap(thumbnail(entry, (THUMB.width(), THUMB.height()), self._sample))),
+        item = QListWidgetItem(QIcon(bgr_to_pixmap(thumbnail(entry, (THUMB.width(), THUMB.height())))),
                                entry.title)
         item.setData(ROLE_ENTRY, entry)
         tip = {"none": "Your camera picture, unchanged", "blur": "Blur the room behind you",
@@ -150,15 +149,6 @@ class BackgroundGallery(QWidget):
                "user": f"Your {'video' if entry.is_video else 'image'}: {entry.path}"}[entry.kind]
         item.setToolTip(tip)
         return item
-
-    def set_sample_frame(self, bgr: np.ndarray) -> None:
-        """Show the user's own camera picture on the No effect and Blur tiles (called once, on the first frame)."""
-        self._sample = bgr
-        for i in range(self.list.count()):
-            item = self.list.item(i)
-            entry = item.data(ROLE_ENTRY)
-            if entry.kind in ("none", "blur"):
-                item.setIcon(QIcon(bgr_to_pixmap(thumbnail(entry, (THUMB.width(), THUMB.height()), bgr))))
 
     # -- selection -------------------------------------------------------------------------------
     def current_entry(self) -> Entry | None:

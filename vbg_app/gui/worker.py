@@ -219,12 +219,7 @@ class PipelineWorker(QObject):
         for name, args in self._drain():  # results of loaders that finished meanwhile
             self._discard(name, args)
         if pipe is not None:
-            compositor = pipe.compositor
-            pipe.close()
-            try:
-                compositor.close()
-            except Exception:
-                pass
+            pipe.close()  # closes every stage, the compositor included
         if self._vcam_on:
             self._vcam_on = False
             self.vcamChanged.emit("off", "Virtual camera off.")
@@ -336,8 +331,7 @@ class PipelineWorker(QObject):
     def _do_mirror(self, on: bool) -> None:
         self.config.mirror = on
         if self._pipe is not None:
-            self._pipe.compositor.mirror = on
-            self._pipe.temporal.reset()  # the mask history is in the other orientation
+            self._pipe.compositor.mirror = on  # the compositor flips frame and mask itself; the filter never sees it
 
     def _do_vcam(self, on: bool) -> None:
         from vbg_app.sinks import NullSink, open_sink
