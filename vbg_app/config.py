@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 from vbg_app.errors import BadInput
 
-SMOOTHING = ("none", "ema", "flow")
+SMOOTHING = ("none", "ema", "flow", "steady")
 FPS_RANGE = (1.0, 240.0)  # capture frame rates vbg accepts (cameras offer 5 to 240; the demo paces itself)
 DEFAULT_SMOOTHING = "flow"
 

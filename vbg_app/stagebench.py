@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .temporal import create_filter
+from .temporal import FILTER_NAMES, create_filter
 
 
 # --------------------------------------------------------------------------------------------------
@@ -138,11 +138,16 @@ def mean_iou(masks: list, clip: SyntheticClip) -> float:
     return float(np.mean(ious))
 
 
-def run_filter(flt, clip: SyntheticClip) -> tuple[list, float]:
-    """Feed the clip's noisy masks through ``flt``; returns (filtered masks, median ms per frame)."""
+def run_filter(flt, clip: SyntheticClip, frame_wh: tuple[int, int] | None = None) -> tuple[list, float]:
+    """Feed the clip's noisy masks through ``flt``; returns (filtered masks, median ms per frame).
+
+    ``frame_wh``: give the filter the frames resized to this size (e.g. 1280x720: the cost per camera
+    frame, which includes the filter's own downscaling of the frame); default: the clip's frames."""
     flt.reset()
     out, ts = [], []
-    for frame, p in zip(clip.frames, clip.noisy):
+    frames = clip.frames if frame_wh is None else [
+        cv2.resize(f, frame_wh, interpolation=cv2.INTER_LINEAR) for f in clip.frames]
+    for frame, p in zip(frames, clip.noisy):
         t0 = time.perf_counter()
         out.append(flt.update(p, frame))
         ts.append(time.perf_counter() - t0)
@@ -151,21 +156,24 @@ def run_filter(flt, clip: SyntheticClip) -> tuple[list, float]:
 
 def evaluate_filters(filters: dict | None = None, n_frames: int = 80, seeds: tuple = (0, 1, 2),
                      textured_background: bool = True, speed: float = 3.0, verbose: bool = True,
-                     **clip_kwargs) -> dict:
+                     frame_wh: tuple[int, int] | None = None, **clip_kwargs) -> dict:
     """Flicker, edge lag (frames), IoU and ms/frame for each filter, averaged over ``seeds``.
+
+    ``frame_wh``: the frame size the filters are given (see :func:`run_filter`); the ms column is per
+    frame of that size.
 
     ``filters`` maps a row name to a zero-argument factory (default: none, ema, flow with their
     defaults).  The ``truth`` row is the ground truth itself: the flicker that the motion alone causes.
     """
     if filters is None:
-        filters = {name: (lambda n=name: create_filter(n)) for name in ("none", "ema", "flow")}
+        filters = {name: (lambda n=name: create_filter(n)) for name in FILTER_NAMES}
     rows: dict = {}
     for seed in seeds:
         clip = make_moving_square(n_frames=n_frames, speed=speed, textured_background=textured_background,
                                   seed=seed, **clip_kwargs)
         results = {"truth": (clip.truth, 0.0)}
         for name, factory in filters.items():
-            results[name] = run_filter(factory(), clip)
+            results[name] = run_filter(factory(), clip, frame_wh)
         for name, (masks, ms) in results.items():
             lead, trail = edge_lag(masks, clip)
             r = {"flicker": flicker(masks), "lag_lead": lead, "lag_trail": trail,
@@ -178,7 +186,9 @@ def evaluate_filters(filters: dict | None = None, n_frames: int = 80, seeds: tup
     if verbose:
         bg = "textured" if textured_background else "flat"
         what = f"square moving {speed:g} model px/frame" if speed > 0 else "static square"
-        print(f"{what}, {bg} background, {n_frames} frames x {len(seeds)} seeds")
+        size = "" if frame_wh is None else f", frames given at {frame_wh[0]}x{frame_wh[1]}"
+        print(f"{what}, {bg} background, {n_frames} frames x {len(seeds)} seeds{size}, "
+              f"cv2 threads {cv2.getNumThreads()}")
         print(f"{'filter':<10}{'flicker %':>10}{'lag lead':>10}{'lag trail':>10}{'IoU':>8}{'ms/frame':>10}")
         for name, r in rows.items():
             print(f"{name:<10}{100 * r['flicker']:>10.2f}{r['lag_lead']:>10.2f}{r['lag_trail']:>10.2f}"
@@ -259,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--frames", type=int, default=80)
     f.add_argument("--speed", type=float, default=3.0, help="model px per frame")
     f.add_argument("--flat", action="store_true", help="also run on a flat (textureless) background")
+    f.add_argument("--size", default=None, help="give the filters the frames at this size, e.g. 1280x720 "
+                   "(the ms column is then per frame of that size; default: 796x448, 2x the model's)")
+    f.add_argument("--threads", type=int, default=None, help="cv2.setNumThreads (e.g. 1: one core)")
     # (each run: the moving square, then the same square standing still -- a person sitting still)
     c = sub.add_parser("compose", help="ms per 1280x720 frame of the compositing path")
     c.add_argument("--frames", type=int, default=300)
@@ -267,9 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--background", default="blur", help="comma-separated specs, e.g. blur,color:#00FF00")
     args = ap.parse_args(argv)
     if args.what == "filters":
+        if args.threads is not None:
+            cv2.setNumThreads(args.threads)
+        frame_wh = None if args.size is None else tuple(int(v) for v in args.size.lower().split("x"))
         for textured in (True, False) if args.flat else (True,):
             for speed in (args.speed, 0.0) if args.speed > 0 else (0.0,):
-                evaluate_filters(n_frames=args.frames, speed=speed, textured_background=textured)
+                evaluate_filters(n_frames=args.frames, speed=speed, textured_background=textured,
+                                 frame_wh=frame_wh)
                 print()
         return 0
     w, h = (int(v) for v in args.size.lower().split("x"))
