@@ -43,3 +43,12 @@ def test_picture_diff_is_zero_for_the_same_picture_and_says_how_others_differ(tm
     d = budget.picture_diff(str(a), str(b))
     assert d["out_max"] == 64 and abs(d["out_pct_over_8"] - 100 / (3 * 20 * 30)) < 1e-9
     assert d["mask_pct_flipped"] > 20
+
+
+def test_ort_options_measures_every_variant_with_the_same_outputs(tmp_path):
+    model = make_model(tmp_path / "m.onnx", size_wh=(64, 36))
+    res = budget.ort_options(str(model), runs=3)
+    assert len(res) == 7 and "app (ENABLE_ALL, 1 thread, no spinning)" in res
+    assert "app + IO binding, preallocated output" in res
+    for v in res.values():
+        assert v["cpu_ms"] >= 0 and v["max_diff"] < 1e-5

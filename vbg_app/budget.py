@@ -6,6 +6,7 @@
     python -m vbg_app.budget --json budget.json
     python -m vbg_app.budget picture before.npz; ...; python -m vbg_app.budget picture after.npz
     python -m vbg_app.budget diff before.npz after.npz     # how the app's output frames and masks differ
+    python -m vbg_app.budget ort-options [MODEL] [RUNS]    # ONNX Runtime session options, CPU per run
 
 Every stage of the real pipeline (the same objects ``vbg run`` builds: DemoSource, the segmenter, the temporal
 filter, the Compositor, a NullSink) runs in ONE thread, one stage at a time, and each is timed with
@@ -216,6 +217,50 @@ def picture_diff(a_path: str, b_path: str) -> dict:
     return res
 
 
+def ort_options(model: str, runs: int = 60) -> dict:
+    """CPU ms per ``session.run`` of ``model`` under session options the app could use, interleaved run by run
+    so that every variant sees the same load: the app's (ORT_ENABLE_ALL, 1 thread, spinning off), lower graph
+    optimisation levels, no memory arena, denormals as zero, two intra-op threads, and IO binding with a
+    preallocated output. Also the largest output difference to the app's options."""
+    import onnxruntime as ort
+
+    def make(level="ORT_ENABLE_ALL", threads=1, arena=True, dnz=False):
+        so = ort.SessionOptions()
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.inter_op_num_threads, so.intra_op_num_threads = 1, threads
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.enable_cpu_mem_arena = arena
+        if dnz:
+            so.add_session_config_entry("session.set_denormal_as_zero", "1")
+        so.log_severity_level = 3
+        return ort.InferenceSession(model, sess_options=so, providers=["CPUExecutionProvider"])
+
+    variants = {"app (ENABLE_ALL, 1 thread, no spinning)": make(), "ENABLE_EXTENDED": make("ORT_ENABLE_EXTENDED"),
+                "ENABLE_BASIC": make("ORT_ENABLE_BASIC"), "no memory arena": make(arena=False),
+                "denormals as zero": make(dnz=True), "2 intra-op threads": make(threads=2)}
+    app = next(iter(variants.values()))
+    inp = app.get_inputs()[0]
+    x = (np.random.default_rng(0).standard_normal([d if isinstance(d, int) else 1 for d in inp.shape]) * 0.5
+         ).astype(np.float32)
+    ref = app.run(None, {inp.name: x})[0]
+    io = app.io_binding()
+    out = np.empty(ref.shape, np.float32)
+    io.bind_cpu_input(inp.name, x)
+    io.bind_output(app.get_outputs()[0].name, "cpu", 0, np.float32, list(ref.shape), out.ctypes.data)
+    calls = {k: (lambda s=s: s.run(None, {inp.name: x})) for k, s in variants.items()}
+    calls["app + IO binding, preallocated output"] = lambda: app.run_with_iobinding(io)
+    cpu: dict = {k: [] for k in calls}
+    diff = {k: float(np.abs(s.run(None, {inp.name: x})[0] - ref).max()) for k, s in variants.items()}
+    for _ in range(runs):
+        for k, fn in calls.items():
+            c0 = time.process_time()
+            fn()
+            cpu[k].append((time.process_time() - c0) * 1e3)
+    diff["app + IO binding, preallocated output"] = float(np.abs(out - ref).max())
+    return {k: {"cpu_ms": _med(v), "max_diff": diff[k]} for k, v in cpu.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     from vbg_app.config import parse_size
 
@@ -230,6 +275,16 @@ def main(argv: list[str] | None = None) -> int:
         pp.add_argument("--background", default="blur")
         a = pp.parse_args(argv[1:])
         render_picture(a.out, a.frames, parse_size(a.size), a.engine, a.model, a.background)
+        return 0
+    if argv[:1] == ["ort-options"]:  # python -m vbg_app.budget ort-options [MODEL] [RUNS]
+        from vbg_app import resources
+
+        model = argv[1] if len(argv) > 1 else str(resources.model_path())
+        res = ort_options(model, int(argv[2]) if len(argv) > 2 else 60)
+        from vbg_app.procinfo import loadavg
+        print(f"{model}: CPU ms per session.run (median, interleaved); load average {loadavg()}")
+        for k, v in res.items():
+            print(f"  {k:<42}{v['cpu_ms']:>8.2f}   max |output diff| {v['max_diff']:.1e}")
         return 0
     if argv[:1] == ["diff"]:  # python -m vbg_app.budget diff BEFORE.npz AFTER.npz
         print(json.dumps(picture_diff(argv[1], argv[2])))
