@@ -15,6 +15,9 @@ Per frame, in order (everything except the final blend works at low resolution):
 3. *refine*: a fast guided filter (detail form, see :class:`_FastGuidedFilter`) -- coefficients at
    model resolution with the gray frame as guide, applied at half resolution, then a bilinear
    upscale -- snaps the mask to the frame's edges at a fraction of a full-resolution filter's cost;
+   The *matte* stage (``vbg_app/matte.py``, ``matte=True``) fills holes in the person at model resolution
+   after the clean-up and tightens the refined alpha's edge ramp before the blend (no rim of the old
+   background, no see-through held object); the background renderer still gets the untightened alpha;
 4. *background*: rendered at frame size (the blur is a normalised convolution of background pixels
    only, at model resolution or coarser, so the person never bleeds into it as a halo);
 5. *blend*: ``out = a * frame + (1 - a) * bg`` with 8-bit alpha in OpenCV's saturating SIMD ops,
@@ -446,12 +449,13 @@ class Compositor:
     upscale; 0 = full resolution: crisper edges -- outline error 0.035 -> 0.018 on a synthetic
     high-contrast scene -- for ~0.7 ms more at 720p, over the 6 ms budget on a busy 2-core machine).  ``cv_threads``: if not None, ``cv2.setNumThreads`` (process-wide!) -- 1 by
     default: at these image sizes OpenCV's own threading gained nothing here (2 cores), and the
-    pipeline already runs capture+inference and compositing on two threads of its own.
+    pipeline already runs capture+inference and compositing on two threads of its own.  ``matte``: True
+    (the default: a :class:`vbg_app.matte.Matte`), a ``Matte`` of your own, or False (none).
     """
 
     def __init__(self, background="blur", refine: bool = True, mirror: bool = False, cleanup: bool = True,
                  cleanup_min_frac: float = 0.1, guided_radius: int = 2, guided_eps: float = 4e-3,
-                 refine_level: int = 1, cv_threads: int | None = 1) -> None:
+                 refine_level: int = 1, cv_threads: int | None = 1, matte=True) -> None:
         if cv_threads is not None:
             cv2.setNumThreads(int(cv_threads))
         self._lock = threading.Lock()
@@ -460,6 +464,10 @@ class Compositor:
         self.cleanup_min_frac = float(cleanup_min_frac)
         self.refine_level = int(refine_level)
         self._gf = _FastGuidedFilter(guided_radius, guided_eps)
+        if matte is True:  # the matte stage (vbg_app/matte.py): holes filled, edge ramp tightened
+            from .matte import Matte
+            matte = Matte()
+        self.matte = matte or None
         self._pool = _Pool()
         self.last_timings: dict[str, float] | None = None  # filled when compose(..., timing=True): wall ms
         self.last_cpu_timings: dict[str, float] | None = None  # the same steps' CPU ms (calling thread)
@@ -548,6 +556,8 @@ class Compositor:
 
         if s.cleanup:
             prob = cleanup_mask(prob, self.cleanup_min_frac)
+        if self.matte is not None:
+            prob = self.matte.solidify(prob)
         clock.done("cleanup")
 
         # pyramid: exact halvings (cheap, alias-free) down to >= the mask's size, then one bilinear step
@@ -581,8 +591,9 @@ class Compositor:
         else:
             a_hi = cv2.resize(prob, (hw, hh), dst=pool("a_hif", (hh, hw), np.float32), interpolation=cv2.INTER_LINEAR)
             a_hi = cv2.multiply(a_hi, 255.0, dst=pool("a_hi", (hh, hw)), dtype=cv2.CV_8U)
-        alpha = a_hi if (hh, hw) == (h, w) else cv2.resize(a_hi, (w, h), dst=pool("alpha", (h, w)),
-                                                           interpolation=cv2.INTER_LINEAR)
+        a_blend = a_hi if self.matte is None else self.matte.tighten(a_hi, out=pool("a_tight", (hh, hw)))
+        alpha = a_blend if (hh, hw) == (h, w) else cv2.resize(a_blend, (w, h), dst=pool("alpha", (h, w)),
+                                                              interpolation=cv2.INTER_LINEAR)
         clock.done("refine")
 
         # the background renderer gets the refined alpha as float at `low` resolution
