@@ -97,10 +97,10 @@ import cv2
 import numpy as np
 
 from vbg_app.errors import BadInput, run_command
+from vbg_app.imagefile import IMAGE_EXTS
 from vbg_app.metrics import (THRESHOLD, CompositeAccumulator, FlickerAccumulator, GTVideoAccumulator, SegAccumulator,
                              alpha_from_key, ideal_composite)
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 MASK_HINT = "masks/<stem>.png with 255 = person, 128 = ignore, 0 = background"
 
 
@@ -247,7 +247,7 @@ def _check_video(path: Path) -> int:
 
 
 def _load_models(args) -> list[Model]:
-    from vbg_app.engines import create_segmenter
+    from vbg_app.engines import ENGINE_TITLES, create_segmenter
 
     wanted = [("connectnet", m) for m in args.model] + [(e, None) for e in args.engine]
     if not wanted:
@@ -265,7 +265,7 @@ def _load_models(args) -> list[Model]:
                 shown_path = str(seg.path)
             else:
                 seg = create_segmenter("mediapipe")
-                label, shown_path = "MediaPipe selfie", str(getattr(seg, "path", ""))
+                label, shown_path = ENGINE_TITLES["mediapipe"], str(getattr(seg, "path", ""))
             if label in taken:  # two models with the same vbg.name: tell them apart by file name
                 label = f"{label} [{Path(shown_path).name}]"
             base, n = label, 2

@@ -28,6 +28,10 @@ from vbg_app.errors import BadInput
 MAX_PIXELS = 40_000_000
 REDUCIBLE = 5  # a sequential JPEG of up to 5 x MAX_PIXELS (200 MP, more than any camera) is decoded reduced
 FORMATS = "JPEG, PNG, BMP, WebP, GIF or TIFF"
+# The one list of file extensions vbg treats as still images and as videos (sources, backgrounds, the GUI's
+# library and file dialogs, evaluation and training folders, vbg label). A GIF plays as a video.
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+VIDEO_EXTS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".wmv", ".mpg", ".mpeg", ".gif")
 _REDUCED = {1: None, 2: "IMREAD_REDUCED_COLOR_2", 4: "IMREAD_REDUCED_COLOR_4", 8: "IMREAD_REDUCED_COLOR_8"}
 
 

@@ -42,9 +42,9 @@ import cv2
 import numpy as np
 
 from vbg_app.errors import BadInput, run_command
+from vbg_app.imagefile import IMAGE_EXTS
 
 SCHEMA = "vbg.labels/1"
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 PREPROCESSING = {
     "modnet": "RGB; long side 512 (INTER_AREA down, bilinear up); sides rounded down to multiples of 32; "
               "(x - 127.5) / 127.5; NCHW; output [N,1,H,W] alpha",

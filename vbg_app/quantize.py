@@ -31,8 +31,8 @@ import cv2
 import numpy as np
 
 from vbg_app.errors import BadInput, run_command
+from vbg_app.imagefile import IMAGE_EXTS
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 METHODS = ("minmax", "percentile", "entropy")
 
 

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from vbg_app.errors import BadInput, DeviceUnavailable, VbgError
-from vbg_app.imagefile import check_path, decode, probe_image
+from vbg_app.imagefile import IMAGE_EXTS, VIDEO_EXTS, check_path, decode, probe_image
 from vbg_app.quiet import quiet_decoding, quiet_opencv  # noqa: F401  (quiet_opencv: imported from here too)
 from vbg_app.stage import ClosingStage
 
@@ -41,8 +41,6 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 SOURCE_FORMS = "demo, camera:N, camera:/dev/videoN, video:PATH, image:PATH"
-VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".wmv", ".mpg", ".mpeg", ".gif"}
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 _CAMERA_FIX = "check the camera is plugged in and not used by another app; `vbg devices` lists cameras"
 
 

@@ -91,7 +91,7 @@ def test_window_builds_on_demo_and_shows_frames(qtbot, make_window):
     text = win.readout.text()
     assert "fps" in text and "latency" in text and "CPU" in text and "on CPU" in text
     assert win.vcam_state[0] == "off" and not win.vcam_button.isChecked()
-    assert "Running: ConnectNet (ONNX) on CPU" in win.controls.engine_state.text()
+    assert "Running: ConnectNet on CPU" in win.controls.engine_state.text()
     assert win.controls.camera.currentData() == "demo"
 
 
@@ -396,7 +396,7 @@ def test_engine_that_cannot_load_keeps_the_running_one(qtbot, make_window, fake_
 def test_missing_model_at_start_falls_back_to_the_other_engine(qtbot, make_window):
     win = make_window(model="/nowhere/missing.onnx")
     wait_running(qtbot, win)
-    assert any("could not start" in t and "MediaPipe instead" in t for _, t in win.messages)
+    assert any("could not start" in t and "MediaPipe selfie instead" in t for _, t in win.messages)
     assert "MediaPipe" in win.controls.engine_state.text()
 
 

@@ -566,3 +566,17 @@ def test_a_link_loop_given_on_the_command_line_is_kept_as_a_path(tmp_path):
     os.symlink(loop, tmp_path / "b.mp4")
     assert _resolved(str(loop)) == str(loop)  # Path.resolve raised RuntimeError here
     assert _absolute(f"video:{loop}") == f"video:{loop}"
+
+
+@pytest.mark.parametrize("spec, tile, custom", [("color:#abc", "#AABBCC", True), ("color:#12aB3c", "#12AB3C", True),
+                                                ("color:fff", "#FFFFFF", False)])  # the last is the White tile
+def test_a_saved_colour_without_a_tile_becomes_a_custom_colour(qtbot, gui_dirs, fake_engine, tmp_path, spec, tile,
+                                                               custom):
+    (tmp_path / SETTINGS_FILE).write_text(json.dumps({"background": spec}))
+    win = _window(qtbot, tmp_path, persist=False)
+    try:
+        entry = win.gallery.current_entry()
+        assert entry is not None and entry.kind == "color" and entry.spec.upper() == f"COLOR:{tile}"
+        assert (tile in win.settings.custom_colors) == custom and win.settings.background == f"color:{tile}"
+    finally:
+        win.close()

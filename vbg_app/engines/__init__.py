@@ -9,6 +9,7 @@ from vbg_app import resources
 from vbg_app.errors import BadInput
 
 ENGINES = ("connectnet", "mediapipe")
+ENGINE_TITLES = {"connectnet": "ConnectNet", "mediapipe": "MediaPipe selfie"}  # what users read
 
 
 def create_segmenter(engine: str = "connectnet", model: str | None = None, provider: str = "auto",

@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
                                QPushButton, QVBoxLayout, QWidget)
 
 from vbg_app.config import SMOOTHING
-from vbg_app.gui.library import VIDEO_EXTS
+from vbg_app.engines import ENGINE_TITLES
+from vbg_app.imagefile import VIDEO_EXTS
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,6 @@ VIDEO_ITEM = "__video_file__"
 SIZES = ("", "640x360", "640x480", "960x540", "1280x720", "1920x1080")
 RATES = (0.0, 15.0, 24.0, 30.0, 60.0)
 SMOOTHING_TITLES = {"none": "Off", "ema": "Light (average over time)", "flow": "Motion-aware (optical flow)"}
-ENGINE_TITLES = {"connectnet": "ConnectNet (ONNX)", "mediapipe": "MediaPipe selfie"}
 
 
 class _CameraScan(QObject):

@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QColorDialog, QFileDialog, QHB
                                QListWidget, QListWidgetItem, QMenu, QPushButton, QSlider, QVBoxLayout, QWidget)
 
 from vbg_app.errors import VbgError
-from vbg_app.gui.library import IMAGE_EXTS, VIDEO_EXTS, BackgroundLibrary, Entry, path_of_spec, thumbnail
+from vbg_app.gui.library import BackgroundLibrary, Entry, path_of_spec, thumbnail
+from vbg_app.imagefile import IMAGE_EXTS, VIDEO_EXTS
 
 log = logging.getLogger(__name__)
 

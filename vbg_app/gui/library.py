@@ -20,13 +20,11 @@ import numpy as np
 
 from vbg_app import resources
 from vbg_app.errors import BadInput
-from vbg_app.imagefile import MAX_PIXELS, decode_size, probe_image, read_image
+from vbg_app.imagefile import IMAGE_EXTS, MAX_PIXELS, VIDEO_EXTS, decode_size, probe_image, read_image
 from vbg_app.quiet import quiet_decoding
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-VIDEO_EXTS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".gif")
 MAX_FILE_BYTES = 2 * 1024 ** 3
 PRESET_COLORS = (
     ("#00B140", "Green screen"),

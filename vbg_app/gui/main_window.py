@@ -24,7 +24,8 @@ from vbg_app.gui.library import BackgroundLibrary
 from vbg_app.gui.settings import SettingsStore, data_dir
 from vbg_app.gui.tray import Tray, app_icon, tray_available
 from vbg_app.gui.vcamhelp import HELP_INTRO, HELP_STATES, HELP_TITLE, setup_steps, steps_html, vcam_label
-from vbg_app.gui.worker import ENGINE_TITLES, PipelineWorker
+from vbg_app.engines import ENGINE_TITLES
+from vbg_app.gui.worker import PipelineWorker
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +248,14 @@ class MainWindow(QMainWindow):
 
         # -- background selection: the saved one, or blur when it no longer exists ---------------
         if not self.gallery.select_spec(self.settings.background, emit=False):
-            if self.settings.background.startswith(("image:", "video:")) and not Path(
+            kind, _, arg = self.settings.background.partition(":")
+            if kind == "color":  # a colour with no tile (hand-edited, or #RGB): it becomes one of the user's
+                hex6 = arg.strip().lstrip("#")
+                hex6 = "#" + (hex6 if len(hex6) == 6 else "".join(c * 2 for c in hex6)).upper()
+                self.gallery.add_color(hex6)
+                self.settings.custom_colors = list(self.gallery.custom_colors)
+                self.settings.background = f"color:{hex6}"
+            elif self.settings.background.startswith(("image:", "video:")) and not Path(
                     self.settings.background.partition(":")[2]).expanduser().is_file():
                 self.show_message("warning", f"Your background {self.settings.background.partition(':')[2]} is "
                                              "gone; using blur. Pick another one in the gallery.")

@@ -147,8 +147,8 @@ def _source(value) -> str:
     if kind in ("camera", "video", "image") and sep:
         _path(arg)
         return spec
-    from vbg_app.sources import IMAGE_EXTS, VIDEO_EXTS
-    if Path(spec).suffix.lower() in VIDEO_EXTS | IMAGE_EXTS:
+    from vbg_app.imagefile import IMAGE_EXTS, VIDEO_EXTS
+    if Path(spec).suffix.lower() in VIDEO_EXTS + IMAGE_EXTS:
         return spec
     raise ValueError
 

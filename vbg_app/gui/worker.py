@@ -31,6 +31,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
+from vbg_app.engines import ENGINE_TITLES
 from vbg_app.errors import DeviceUnavailable, VbgError
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 # commands whose later instance makes an earlier one pointless (the slider sends many "background")
 _COALESCE = {"background", "smoothing", "refine", "mirror", "vcam", "source", "engine"}
 OTHER_ENGINE = {"connectnet": "mediapipe", "mediapipe": "connectnet"}
-ENGINE_TITLES = {"connectnet": "ConnectNet", "mediapipe": "MediaPipe"}
 
 
 def to_qimage(bgr: np.ndarray | None, max_width: int = 0) -> QImage:

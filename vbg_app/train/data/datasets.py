@@ -46,11 +46,11 @@ import cv2
 import numpy as np
 
 from vbg_app.errors import BadInput
+from vbg_app.imagefile import IMAGE_EXTS, VIDEO_EXTS
 from vbg_app.engines.fit import PAD_VALUE, fit_size, letterbox_box
 from vbg_app.train.data.augment import IGNORE, to_input
-from vbg_app.train.data.synthesis import IMAGE_EXTS, Synthesizer
+from vbg_app.train.data.synthesis import Synthesizer
 
-VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

@@ -48,10 +48,10 @@ import cv2
 import numpy as np
 
 from vbg_app.engines.fit import PAD_VALUE, letterbox_box
+from vbg_app.imagefile import IMAGE_EXTS
 from vbg_app.train.data.augment import Photometric, _prescale, similarity, warp_pair
 from vbg_app.train.data.meeting import HELD_KINDS, backlight, draw_held_object, office_background
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 # -- generated backgrounds ------------------------------------------------------------------------------------------
