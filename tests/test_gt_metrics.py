@@ -189,8 +189,8 @@ def test_alpha_from_green_key_recovers_compose_blend():
     frame = rng.integers(0, 256, (40, 64, 3), dtype=np.uint8)
     frame[0, :8] = (0, 255, 0)  # pixels of the key colour itself: not recoverable
     prob = np.clip(rng.random((40, 64)).astype(np.float32), 0, 1)
-    comp = Compositor("color:#00FF00", refine=False, cleanup=False)
-    out = comp.compose(frame, prob)  # full-resolution prob: the alpha is prob in 8 bits
+    comp = Compositor("color:#00FF00", refine=False, cleanup=False, matte=False)
+    out = comp.compose(frame, prob)  # full-resolution prob, no matte: the alpha is prob in 8 bits
     alpha, ambiguous = alpha_from_key(out, frame)
     assert ambiguous[0, :8].all() and ambiguous.sum() < 40
     ok = ~ambiguous & (np.abs(frame.astype(int) - (0, 255, 0)).max(axis=2) > 60)
