@@ -62,21 +62,26 @@ class Matte:
         area = cv2.countNonZero(person)
         if area == 0:
             return prob
-        # background regions (4-connected: a diagonal chink in the outline does not open a hole); a hole is
-        # one that does not reach the image border
-        nb, blabels, bstats, _ = cv2.connectedComponentsWithStats(1 - person, connectivity=4)
-        x, y, bw, bh = (bstats[1:, i] for i in range(4))
-        inner = np.flatnonzero((x > 0) & (y > 0) & (x + bw < w) & (y + bh < h)) + 1
+        # holes: background (4-connected: a diagonal chink in the outline does not open a hole) that the
+        # image border does not reach -- flooded from a 1-px frame round the image, so every stretch of
+        # border background is reached at once (0.04 ms; labelling the whole background took 0.6 ms)
+        bg = np.ones((h + 2, w + 2), np.uint8)
+        np.subtract(1, person, out=bg[1:-1, 1:-1])
+        cv2.floodFill(bg, None, (0, 0), 0, flags=4)
+        holes = bg[1:-1, 1:-1]
         out = prob.copy()
         filled = person.copy()
-        for lab in inner:
-            bx, by, bw_, bh_, barea = bstats[lab]
-            box = (slice(by, by + bh_), slice(bx, bx + bw_))
-            hole = blabels[box] == lab
-            if barea > self.hole_frac * area and float(prob[box][hole].mean()) < self.unsure:
-                continue  # a large gap the model is sure of: real background between arm and body
-            out[box][hole] = 1.0
-            filled[box][hole] = 1
+        if cv2.countNonZero(holes):
+            bx, by, bw, bh = cv2.boundingRect(holes)
+            box = (slice(by, by + bh), slice(bx, bx + bw))
+            n, labels, stats, _ = cv2.connectedComponentsWithStats(holes[box], connectivity=4)
+            pbox, obox, fbox = prob[box], out[box], filled[box]
+            for lab in range(1, n):
+                hole = labels == lab
+                if stats[lab, cv2.CC_STAT_AREA] > self.hole_frac * area and float(pbox[hole].mean()) < self.unsure:
+                    continue  # a large gap the model is sure of: real background between arm and body
+                obox[hole] = 1.0
+                fbox[hole] = 1
         # deeper than core_px inside the (filled) person, whatever the model half believes in is person
         core = cv2.erode(filled, self._core_kernel)
         out[core.view(bool) & (out >= self.unsure)] = 1.0
