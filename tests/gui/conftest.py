@@ -39,6 +39,20 @@ class EllipseSegmenter:
 
 
 @pytest.fixture
+def restore_log_handlers():
+    """gui.main() adds its log handlers to the root logger: remove and close the ones added during the test."""
+    import logging
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    yield
+    for h in root.handlers[:]:
+        if h not in before:
+            root.removeHandler(h)
+            h.close()
+
+
+@pytest.fixture
 def gui_dirs(tmp_path, monkeypatch):
     """VBG_CONFIG_DIR / VBG_DATA_DIR in tmp_path; returns (config_dir, data_dir)."""
     cfg, data = tmp_path / "config", tmp_path / "data"

@@ -3,7 +3,6 @@
 The decisions are tested with fake numbers and a fake ldd, so these tests do not depend on the PySide6 or the
 system libraries installed here; one test per check runs ``vbg-gui`` to see the exit code and the line."""
 import functools
-import logging
 import os
 import subprocess
 import sys
@@ -76,7 +75,7 @@ def test_restore_none_refs_gives_references_back():
     qtcheck.restore_none_refs(-5)
 
 
-def test_start_up_refuses_a_broken_pyside_with_exit_3(qtbot, gui_dirs, monkeypatch, capsys):
+def test_start_up_refuses_a_broken_pyside_with_exit_3(qtbot, gui_dirs, monkeypatch, capsys, restore_log_handlers):
     """``vbg-gui`` (gui.main) with a probe that sees the fall: one line with the fix, exit code 3, no window."""
     import vbg_app.gui as gui
     from vbg_app.gui import main_window
@@ -84,14 +83,7 @@ def test_start_up_refuses_a_broken_pyside_with_exit_3(qtbot, gui_dirs, monkeypat
     monkeypatch.setattr(qtcheck, "check_paint_refcount", functools.partial(
         qtcheck.check_paint_refcount, probe=lambda: 200, python=(3, 11), pyside_version="6.12.0"))
     monkeypatch.setattr(main_window, "MainWindow", lambda *a, **k: pytest.fail("the window was built"))
-    handlers = list(logging.getLogger().handlers)
-    try:
-        rc = gui.main(["--source", "demo", "--screenshot", str(gui_dirs[1] / "shot.png")])
-    finally:
-        for h in logging.getLogger().handlers[:]:
-            if h not in handlers:
-                logging.getLogger().removeHandler(h)
-                h.close()
+    rc = gui.main(["--source", "demo", "--screenshot", str(gui_dirs[1] / "shot.png")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 3
     assert err[-1].startswith("error: PySide6 6.12.0 on Python 3.11 has a bug that crashes the app within a minute")

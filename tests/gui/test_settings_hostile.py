@@ -540,19 +540,10 @@ def test_a_read_only_settings_folder_is_shown(qtbot, gui_dirs, fake_engine):
 
 
 # -- the same values from the command line ---------------------------------------------------------------
-def test_vbg_gui_refuses_an_unknown_provider_in_one_line(gui_dirs, capsys):
-    import logging
-
+def test_vbg_gui_refuses_an_unknown_provider_in_one_line(gui_dirs, capsys, restore_log_handlers):
     import vbg_app.gui as gui
 
-    handlers = list(logging.getLogger().handlers)
-    try:
-        rc = gui.main(["--provider", "quantum", "--screenshot", str(gui_dirs[1] / "shot.png")])
-    finally:
-        for h in logging.getLogger().handlers[:]:
-            if h not in handlers:
-                logging.getLogger().removeHandler(h)
-                h.close()
+    rc = gui.main(["--provider", "quantum", "--screenshot", str(gui_dirs[1] / "shot.png")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err == ["error: unknown provider 'quantum'. Use one of auto, cpu, cuda, tensorrt, directml, "
                                "coreml, openvino."]

@@ -325,6 +325,8 @@ def draw_held_object(img: np.ndarray, label: np.ndarray, rng: np.random.Generato
 
 
 def _shade(img, mask, color, rng) -> None:
+    """Fill ``mask`` pixels of ``img`` with ``color`` under a soft vertical shading (the synthesizer's figures
+    use it too)."""
     ys, xs = np.nonzero(mask)
     if len(ys) == 0:
         return

@@ -50,7 +50,7 @@ import numpy as np
 from vbg_app.engines.fit import PAD_VALUE, letterbox_box
 from vbg_app.imagefile import IMAGE_EXTS
 from vbg_app.train.data.augment import Photometric, _prescale, similarity, warp_pair
-from vbg_app.train.data.meeting import HELD_KINDS, backlight, draw_held_object, office_background
+from vbg_app.train.data.meeting import HELD_KINDS, _shade, backlight, draw_held_object, office_background
 
 
 
@@ -237,16 +237,6 @@ class BackgroundBank:
 
 # -- occluders ---------------------------------------------------------------------------------------------------------
 SKIN = np.array([[80, 110, 190], [60, 90, 160], [110, 150, 220], [40, 60, 110], [90, 130, 200]], np.float32)  # BGR
-
-
-def _shade(img, mask, color, rng):
-    """Fill ``mask`` pixels of ``img`` with ``color`` under a soft vertical shading."""
-    ys, xs = np.nonzero(mask)
-    if len(ys) == 0:
-        return
-    y0, y1 = ys.min(), ys.max() + 1
-    ramp = np.linspace(rng.uniform(0.75, 1.1), rng.uniform(0.6, 1.0), y1 - y0, dtype=np.float32)[ys - y0]
-    img[ys, xs] = np.clip(color[None, :] * ramp[:, None], 0, 255).astype(np.uint8)
 
 
 def draw_occluder(img: np.ndarray, label: np.ndarray, rng: np.random.Generator, p_foreground: float = 0.5) -> str:
