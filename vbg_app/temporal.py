@@ -221,10 +221,14 @@ class FlowFilter:
         shape = self._dis_shape
         if shape is None:
             return np.zeros((h, w, 2), np.float32)
-        if shape == (h, w):
-            return self._dis.calc(a, b, None)
-        pad = lambda img: cv2.copyMakeBorder(img, 0, shape[0] - h, 0, shape[1] - w, cv2.BORDER_REPLICATE)
-        return np.ascontiguousarray(self._dis.calc(pad(a), pad(b), None)[:h, :w])
+        try:
+            if shape == (h, w):
+                return self._dis.calc(a, b, None)
+            pad = lambda img: cv2.copyMakeBorder(img, 0, max(0, shape[0] - h), 0, max(0, shape[1] - w),
+                                                 cv2.BORDER_REPLICATE)
+            return np.ascontiguousarray(self._dis.calc(pad(a), pad(b), None)[:h, :w])
+        except cv2.error:  # a size DIS refuses (e.g. under 12 px when steady's flow runs at 1/8): no motion
+            return np.zeros((h, w, 2), np.float32)
 
     def _fuse_weights(self, prob: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Steps 1-5 of the class docstring: (the previous output carried to this frame, the new
