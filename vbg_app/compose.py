@@ -40,6 +40,7 @@ import numpy as np
 
 from . import framecache
 from .errors import BadInput
+from .frames import check_mask, to_bgr8
 
 DEFAULT_BLUR = 15
 BACKGROUND_HELP = "use blur[:1-100], image:PATH, video:PATH, color:#RRGGBB or none"
@@ -87,19 +88,6 @@ class _Pool:
 
     def clear(self) -> None:
         self._d.clear()
-
-
-def _to_bgr8(frame: np.ndarray) -> np.ndarray:
-    frame = np.asarray(frame)
-    if frame.dtype != np.uint8:
-        raise BadInput(f"the compositor got a {frame.dtype} frame", "frames must be 8-bit BGR images")
-    if frame.ndim == 2:
-        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-    if frame.ndim == 3 and frame.shape[2] == 4:
-        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
-    if frame.ndim == 3 and frame.shape[2] == 3:
-        return frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
-    raise BadInput(f"the compositor got a frame of shape {frame.shape}", "frames must be (H, W, 3) BGR images")
 
 
 def _read_image(path: str) -> np.ndarray:
@@ -534,14 +522,9 @@ class Compositor:
         s = self._settings  # one snapshot for the whole frame
         pool = self._pool
         clock = _Clock(timing)
-        frame = _to_bgr8(frame_bgr)
+        frame = to_bgr8(np.asarray(frame_bgr))
         prob = np.asarray(prob_lowres)
-        if prob.ndim == 3:
-            prob = prob[:, :, 0]
-        if prob.ndim != 2 or prob.size == 0:
-            raise BadInput(f"the compositor got a mask of shape {prob.shape}", "pass a (h, w) probability map")
-        if prob.dtype != np.float32:
-            prob = prob.astype(np.float32)
+        prob = check_mask(prob[:, :, 0] if prob.ndim == 3 else prob, repair=False, who="the compositor got")
         h, w = frame.shape[:2]
 
         if isinstance(s.background, NoneBackground):

@@ -45,42 +45,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vbg_app.errors import VbgError
+from vbg_app.frames import MAX_SIZE_WH, MIN_SIDE, check_frame, check_mask, to_bgr8  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 STAGES = ("capture", "inference", "filter", "composite", "output")
-
-
-MIN_SIDE = 16                 # frames smaller than this are refused (no camera sends them)
-MAX_SIZE_WH = (7680, 4320)    # 8K; larger frames are refused before anything copies them
-
-
-def check_frame(frame):
-    """Refuse a frame no stage should see, cheaply and before any copy: not an array, empty, under
-    ``MIN_SIDE`` px or over 8K. Type and channel problems are left to ``to_bgr8`` (also BadInput)."""
-    from vbg_app.errors import BadInput
-
-    if isinstance(frame, np.ndarray) and frame.ndim in (2, 3):
-        h, w = frame.shape[:2]
-        if h < MIN_SIDE or w < MIN_SIDE or w > MAX_SIZE_WH[0] or h > MAX_SIZE_WH[1]:
-            raise BadInput(f"a frame is {w}x{h} pixels, outside {MIN_SIDE}x{MIN_SIDE} to "
-                           f"{MAX_SIZE_WH[0]}x{MAX_SIZE_WH[1]}", "use a camera or video of a usual size, e.g. 1280x720")
-    return frame
-
-
-def check_mask(prob) -> np.ndarray:
-    """The segmenter's answer as a finite (h, w) float32 map; NaN/inf are repaired (0 / clipped), so one bad
-    inference cannot poison the temporal filter's history for the rest of the call."""
-    from vbg_app.errors import BadInput
-
-    if not isinstance(prob, np.ndarray) or prob.ndim != 2 or prob.size == 0:
-        shape = getattr(prob, "shape", type(prob).__name__)
-        raise BadInput(f"the segmenter returned a mask of shape {shape}", "use a model with one (h, w) output")
-    if prob.dtype != np.float32:
-        prob = prob.astype(np.float32)
-    if not np.isfinite(prob).all():
-        prob = np.nan_to_num(prob, nan=0.0, posinf=1.0, neginf=0.0)
-    return prob
 
 
 def render_card(size_wh: tuple[int, int], title: str, detail: str = "") -> np.ndarray:
@@ -287,7 +256,7 @@ class Pipeline:
     def _capture(self):
         """Read, check and segment one frame: (frame, prob, t0), or None when no frame is ready (filtering
         happens later, beside compositing)."""
-        from vbg_app.sources import SourceEnded, to_bgr8
+        from vbg_app.sources import SourceEnded
 
         t0 = time.perf_counter()
         source = self.source

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from vbg_app.errors import BadInput, DeviceUnavailable, OutputFailed
-from vbg_app.sources import to_bgr8
+from vbg_app.frames import to_bgr8
 from vbg_app.stage import ClosingStage
 
 log = logging.getLogger(__name__)

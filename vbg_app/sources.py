@@ -20,7 +20,6 @@ import math
 import os
 import platform
 import re
-import shlex
 import threading
 import time
 from pathlib import Path
@@ -30,7 +29,8 @@ import cv2
 import numpy as np
 
 from vbg_app.errors import BadInput, DeviceUnavailable, VbgError
-from vbg_app.imagefile import IMAGE_EXTS, VIDEO_EXTS, check_path, decode, probe_image
+from vbg_app.frames import MAX_SIZE_WH, MIN_SIDE, check_frame_size, read_image, to_bgr8  # noqa: F401 (re-exported)
+from vbg_app.imagefile import IMAGE_EXTS, VIDEO_EXTS, check_path
 from vbg_app.quiet import quiet_decoding, quiet_opencv  # noqa: F401  (quiet_opencv: imported from here too)
 from vbg_app.stage import ClosingStage
 
@@ -57,30 +57,6 @@ class Source(Protocol):
     def read(self) -> np.ndarray | None: ...
 
     def close(self) -> None: ...
-
-
-# -- frame normalisation ------------------------------------------------------------------------------
-def to_bgr8(frame) -> np.ndarray:
-    """Any frame a camera, decoder or user may hand over → C-contiguous BGR uint8 (H, W, 3).
-
-    Gray (H, W) / (H, W, 1) → BGR, BGRA → BGR; a valid BGR uint8 frame is returned as is (no copy).
-    Non-uint8 frames are refused with :class:`BadInput` rather than guessed at (float 0..1 or 0..255?).
-    """
-    if not isinstance(frame, np.ndarray):
-        raise BadInput(f"a frame is a {type(frame).__name__}, not an image array",
-                       "pass numpy arrays of shape (H, W, 3) in BGR order")
-    if frame.dtype != np.uint8:
-        raise BadInput(f"a frame has pixel type {frame.dtype}, vbg works on 8-bit frames",
-                       "convert it to uint8 first, e.g. np.clip(frame * 255, 0, 255).astype(np.uint8) for 0..1 floats")
-    if frame.ndim == 3 and frame.shape[2] == 3 and frame.size:
-        return frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
-    if frame.size == 0 or frame.ndim not in (2, 3) or (frame.ndim == 3 and frame.shape[2] not in (1, 4)):
-        raise BadInput(f"a frame has shape {frame.shape}, not an image",
-                       "pass (H, W) gray, (H, W, 3) BGR or (H, W, 4) BGRA frames")
-    if frame.ndim == 3 and frame.shape[2] == 4:
-        return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGRA2BGR)
-    gray = frame if frame.ndim == 2 else frame[:, :, 0]
-    return cv2.cvtColor(np.ascontiguousarray(gray), cv2.COLOR_GRAY2BGR)
 
 
 def _valid_fps(value, default: float = 30.0) -> float:
@@ -139,21 +115,6 @@ def _check_file(path, kind: str) -> Path:
     if not str(path):
         raise BadInput(f"no {kind} file given", f"write {kind}:PATH")
     return check_path(path, f"{kind} file", noun=f"{kind} file")
-
-
-def check_frame_size(size_wh, what: str, noun: str, name: str = "IN") -> None:
-    """BadInput when frames of ``size_wh`` can never pass the pipeline's frame check (``MIN_SIDE`` ..
-    ``MAX_SIZE_WH``): a source that would only ever give unusable frames is refused when it is opened."""
-    from vbg_app.pipeline import MAX_SIZE_WH, MIN_SIDE
-
-    w, h = int(size_wh[0]), int(size_wh[1])
-    if w < MIN_SIDE or h < MIN_SIDE:
-        raise BadInput(f"{what} is {w}x{h}: frames must be at least {MIN_SIDE}x{MIN_SIDE}", f"use a larger {noun}")
-    if w > MAX_SIZE_WH[0] or h > MAX_SIZE_WH[1]:
-        stem, ext = os.path.splitext(name)
-        raise BadInput(f"{what} is {w}x{h}: frames can be at most {MAX_SIZE_WH[0]}x{MAX_SIZE_WH[1]}",
-                       f"resize it, e.g. ffmpeg -i {shlex.quote(name)} -vf scale=1920:-2 "
-                       f"{shlex.quote(stem + '_1080p' + (ext or '.mp4'))}")
 
 
 # -- camera -------------------------------------------------------------------------------------------
@@ -636,24 +597,6 @@ class VideoSource(_SourceBase):
 
 
 # -- still image --------------------------------------------------------------------------------------
-def read_image(path, kind: str = "image", frame: bool = False) -> np.ndarray:
-    """Decode an image file to BGR uint8 (works with non-ASCII paths); BadInput when it is not one.
-
-    The size is read from the file's header first (:mod:`vbg_app.imagefile`): nothing over 40 megapixels is
-    decoded, and with ``frame`` (the image is a source's every frame) a size the pipeline would refuse on
-    every frame (under 16x16, over 7680x4320) is refused before decoding, with the fix."""
-    if not str(path):
-        raise BadInput(f"no {kind} file given", f"write {kind}:PATH")
-    data, fmt, w, h = probe_image(path, f"{kind} file")
-    p = Path(os.path.expanduser(str(path)))
-    if frame:
-        check_frame_size((w, h), f"{kind} {p.name}", kind, str(p))
-    img = to_bgr8(decode(data, p, f"{kind} file", fmt, w, h))
-    if frame:  # the header's size, turned by the EXIF orientation
-        check_frame_size((img.shape[1], img.shape[0]), f"{kind} {p.name}", kind, str(p))
-    return img
-
-
 class ImageSource(_SourceBase):
     """A still image repeated at ``fps`` (paced when ``realtime``). Each read returns a fresh copy."""
 
@@ -720,8 +663,6 @@ class DemoSource(_SourceBase):
         """``portrait``: another BGR photo in place of the bundled one, placed and moved the same way (the
         evaluation renders the portrait's ground-truth mask through it, vbg_app/demo_gt.py)."""
         width, height = int(width), int(height)
-        from vbg_app.pipeline import MAX_SIZE_WH, MIN_SIDE
-
         if width < MIN_SIDE or height < MIN_SIDE:
             raise BadInput(f"demo size {width}x{height} is too small", "use at least 16x16, e.g. 1280x720")
         if width > MAX_SIZE_WH[0] or height > MAX_SIZE_WH[1]:
