@@ -94,6 +94,9 @@ class TagCompositor:
             raise BadInput("background bad not found", "check the path")
         self.background = spec
 
+    def close(self):
+        pass
+
 
 class CopyCompositor:
     def compose(self, frame, prob):

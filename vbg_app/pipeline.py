@@ -41,11 +41,16 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vbg_app.errors import VbgError
 from vbg_app.frames import MAX_SIZE_WH, MIN_SIDE, check_frame, check_mask, to_bgr8  # noqa: F401 (re-exported)
+
+if TYPE_CHECKING:
+    from vbg_app.config import PipelineConfig
+    from vbg_app.protocols import Compositor, Segmenter, Sink, Source, TemporalFilter
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +155,8 @@ class PipelineStats:
 class Pipeline:
     """Owns the five stages; see the module docstring."""
 
-    def __init__(self, source, segmenter, temporal, compositor, sink) -> None:
+    def __init__(self, source: Source, segmenter: Segmenter, temporal: TemporalFilter, compositor: Compositor,
+                 sink: Sink) -> None:
         self.source = source
         self.segmenter = segmenter
         self.temporal = temporal
@@ -510,7 +516,7 @@ class Pipeline:
         self.close()
 
 
-def build_pipeline(config, overwrite: bool = False) -> Pipeline:
+def build_pipeline(config: PipelineConfig, overwrite: bool = False) -> Pipeline:
     """Open every stage a :class:`~vbg_app.config.PipelineConfig` names; on failure close what was opened.
     ``overwrite``: a file sink may replace an existing file (otherwise that is refused)."""
     from vbg_app.compose import Compositor

@@ -24,28 +24,19 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
 from vbg_app.errors import BadInput, DeviceUnavailable, OutputFailed
 from vbg_app.frames import to_bgr8
+from vbg_app.protocols import Sink
 from vbg_app.stage import ClosingStage
 
 log = logging.getLogger(__name__)
 
 SINK_FORMS = "vcam, vcam:DEVICE, file:PATH (.mp4 or .avi), null"
 FILE_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
-
-
-@runtime_checkable
-class Sink(Protocol):
-    description: str
-
-    def send(self, frame_bgr: np.ndarray) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class _SinkBase(ClosingStage):

@@ -23,7 +23,6 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -31,6 +30,7 @@ import numpy as np
 from vbg_app.errors import BadInput, DeviceUnavailable, VbgError
 from vbg_app.frames import MAX_SIZE_WH, MIN_SIDE, check_frame_size, read_image, to_bgr8  # noqa: F401 (re-exported)
 from vbg_app.imagefile import IMAGE_EXTS, VIDEO_EXTS, check_path
+from vbg_app.protocols import Source
 from vbg_app.quiet import quiet_decoding, quiet_opencv  # noqa: F401  (quiet_opencv: imported from here too)
 from vbg_app.stage import ClosingStage
 
@@ -46,17 +46,6 @@ _CAMERA_FIX = "check the camera is plugged in and not used by another app; `vbg 
 
 class SourceEnded(Exception):
     """A finite source (a video with ``loop=False``) has no more frames. Not a user error."""
-
-
-@runtime_checkable
-class Source(Protocol):
-    fps: float
-    size_wh: tuple[int, int]
-    live: bool  # frames follow the wall clock (camera, paced file/demo); False: every frame, as fast as asked
-
-    def read(self) -> np.ndarray | None: ...
-
-    def close(self) -> None: ...
 
 
 def _valid_fps(value, default: float = 30.0) -> float:

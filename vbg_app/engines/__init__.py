@@ -5,15 +5,20 @@ None = auto (half the cores, see ``config.auto_threads``), 0 = onnxruntime's def
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from vbg_app import resources
 from vbg_app.errors import BadInput
+
+if TYPE_CHECKING:
+    from vbg_app.protocols import Segmenter
 
 ENGINES = ("connectnet", "mediapipe")
 ENGINE_TITLES = {"connectnet": "ConnectNet", "mediapipe": "MediaPipe selfie"}  # what users read
 
 
 def create_segmenter(engine: str = "connectnet", model: str | None = None, provider: str = "auto",
-                     threads: int | None = None, strict: bool = False):
+                     threads: int | None = None, strict: bool = False) -> Segmenter:
     if threads is None:
         from vbg_app.config import auto_threads
         threads = auto_threads()
