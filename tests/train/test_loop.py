@@ -188,6 +188,19 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
         train(load_config(SMOKE, over + [f"output={tmp_path / 'c'}"]), resume="auto", progress=False)
 
 
+def test_cpu_bf16_runs_the_forward_in_bfloat16_and_keeps_float32_weights(tmp_path):
+    """cpu_bf16: the forward pass runs under bfloat16 autocast (its result differs from float32), weights stay
+    float32 and the loss stays finite."""
+    over = ["iters=4", "val_every=4", "log_every=2", "loss=[cross_entropy, lovasz_softmax]"]
+    a = train(load_config(SMOKE, over + [f"output={tmp_path / 'f32'}"]), progress=False, log=lambda s: None)
+    b = train(load_config(SMOKE, over + ["cpu_bf16=true", f"output={tmp_path / 'bf16'}"]), progress=False,
+              log=lambda s: None)
+    sa, sb = a["model"].state_dict(), b["model"].state_dict()
+    assert all(v.dtype == torch.float32 for v in sb.values() if v.is_floating_point())
+    assert any(not torch.equal(sa[k], sb[k]) for k in sa if sa[k].is_floating_point())
+    assert all(np.isfinite(float(r["loss"])) for r in read_log(tmp_path / "bf16" / "log.csv") if r["loss"])
+
+
 def test_loader_workers_do_not_change_the_training(tmp_path):
     """A worker process (started with forkserver) makes exactly the samples the main process would."""
     over = ["iters=4", "val_every=4", "log_every=2", "loss=[cross_entropy]", "data.synthesis.p_occluder=0.3"]
