@@ -30,7 +30,6 @@ the start of its next frame, after it is certainly no longer in use.
 """
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -41,9 +40,8 @@ import numpy as np
 from . import framecache
 from .errors import BadInput
 from .frames import check_mask, to_bgr8
+from .specs import DEFAULT_BLUR, BlurSpec
 
-DEFAULT_BLUR = 15
-BACKGROUND_HELP = "use blur[:1-100], image:PATH, video:PATH, color:#RRGGBB or none"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -226,10 +224,7 @@ class BlurBackground:
     """
 
     def __init__(self, strength: int = DEFAULT_BLUR) -> None:
-        if not 1 <= int(strength) <= 100:
-            raise BadInput(f"blur strength {strength} is out of range",
-                           "use a whole number from 1 to 100, e.g. blur:15")
-        self.strength = int(strength)
+        self.strength = BlurSpec(int(strength)).value  # BadInput out of 1..100
         self.spec = f"blur:{self.strength}"
         self._kernel = np.ones((3, 3), np.uint8)
         self._pool = _Pool()
@@ -269,50 +264,18 @@ class BlurBackground:
         self._pool.clear()
 
 
-def _parse_color(text: str) -> tuple[int, int, int]:
-    t = text.strip().lstrip("#")
-    if len(t) == 3:
-        t = "".join(c * 2 for c in t)
-    if len(t) != 6 or any(c not in "0123456789abcdefABCDEF" for c in t):
-        raise BadInput(f"background color '{text}' is not a #RRGGBB hex color",
-                       "write it like color:#00B140 (green) or color:#FFFFFF (white)")
-    r, g, b = int(t[0:2], 16), int(t[2:4], 16), int(t[4:6], 16)
-    return b, g, r
-
-
 def parse_background(spec) -> Background:
-    """``blur[:N]`` | ``image:PATH`` | ``video:PATH`` | ``color:#RRGGBB`` | ``none`` -> a Background.
+    """``blur[:N]`` | ``image:PATH`` | ``video:PATH`` | ``color:#RRGGBB`` | ``none`` (text or a
+    :mod:`vbg_app.specs` dataclass; None or "" is the default blur) -> a Background.
 
     A Background object is returned as is.  Raises :class:`BadInput` for an unknown spec, a missing or
     undecodable file, a bad color or blur strength.
     """
-    if spec is None:
-        return BlurBackground()
-    if not isinstance(spec, str):
-        if callable(getattr(spec, "render", None)):
-            return spec
-        raise BadInput(f"background {spec!r} is neither a spec string nor a Background", BACKGROUND_HELP)
-    text = spec.strip()
-    kind, sep, arg = text.partition(":")
-    kind = kind.lower()
-    if kind in ("", "blur"):
-        if not sep:
-            return BlurBackground()
-        try:
-            strength = int(arg)
-        except ValueError:
-            raise BadInput(f"blur strength '{arg}' is not a whole number",
-                           "use blur:N with N from 1 to 100, e.g. blur:15") from None
-        return BlurBackground(strength)
-    if kind == "none" and not sep:
-        return NoneBackground()
-    if kind == "color" and sep:
-        return ColorBackground(_parse_color(arg), spec=text)
-    if kind == "image" and sep and arg:
-        return ImageBackground(os.path.expanduser(arg))
-    if kind == "video" and sep and arg:
-        return VideoBackground(os.path.expanduser(arg))
-    raise BadInput(f"unknown background '{spec}'", BACKGROUND_HELP)
+    from vbg_app.specs import BACKGROUNDS, parse_background as parse_spec
+
+    if spec is not None and not isinstance(spec, str) and callable(getattr(spec, "render", None)):
+        return spec
+    return BACKGROUNDS.open(parse_spec(spec))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ import re
 from dataclasses import asdict, dataclass
 
 from vbg_app.errors import BadInput
+from vbg_app.specs import FILTERS
 
-SMOOTHING = ("none", "ema", "flow", "steady")
+SMOOTHING = FILTERS.names  # ("none", "ema", "flow", "steady"): the temporal filters, registered in vbg_app.specs
 FPS_RANGE = (1.0, 240.0)  # capture frame rates vbg accepts (cameras offer 5 to 240; the demo paces itself)
 DEFAULT_SMOOTHING = "flow"
 
@@ -70,6 +71,5 @@ def parse_fps(text) -> float:
 
 
 def parse_smoothing(text: str) -> str:
-    if text not in SMOOTHING:
-        raise BadInput(f"unknown smoothing {text!r}", f"use one of {', '.join(SMOOTHING)}")
-    return text
+    """A temporal filter's name (BadInput naming them all)."""
+    return str(FILTERS.parse(text))

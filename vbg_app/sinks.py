@@ -35,7 +35,6 @@ from vbg_app.stage import ClosingStage
 
 log = logging.getLogger(__name__)
 
-SINK_FORMS = "vcam, vcam:DEVICE, file:PATH (.mp4 or .avi), null"
 FILE_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
 
 
@@ -502,20 +501,10 @@ class NullSink(_SinkBase):
 
 
 # -- spec parsing -------------------------------------------------------------------------------------
-def open_sink(spec: str, size_wh: tuple[int, int], fps: float, overwrite: bool = False) -> Sink:
-    """``vcam`` | ``vcam:DEVICE`` | ``file:PATH`` | ``null``; a bare path ending in a video extension
-    is a file. ``size_wh`` and ``fps`` are the output's (frames of other sizes are resized); ``overwrite``
-    lets a file sink replace an existing file (otherwise that is refused)."""
-    spec = (spec or "").strip()
-    w, h = size_wh
-    scheme, sep, rest = spec.partition(":")
-    scheme = scheme.lower()
-    if scheme == "vcam":
-        return VirtualCameraSink(w, h, fps, device=rest.strip() or None)
-    if scheme == "file":
-        return FileSink(rest, w, h, fps, overwrite=overwrite)
-    if scheme == "null" and not rest:
-        return NullSink()
-    if spec and Path(spec).suffix.lower() in FILE_CODECS:
-        return FileSink(spec, w, h, fps, overwrite=overwrite)
-    raise BadInput(f"unknown sink {spec!r}", f"use one of: {SINK_FORMS}")
+def open_sink(spec, size_wh: tuple[int, int], fps: float, overwrite: bool = False) -> Sink:
+    """``vcam`` | ``vcam:DEVICE`` | ``file:PATH`` | ``null`` (text or a :mod:`vbg_app.specs` dataclass; a bare
+    path ending in a video extension is a file). ``size_wh`` and ``fps`` are the output's (frames of other
+    sizes are resized); ``overwrite`` lets a file sink replace an existing file (otherwise that is refused)."""
+    from vbg_app.specs import SINKS
+
+    return SINKS.open(spec, size_wh, fps, overwrite=overwrite)

@@ -29,7 +29,7 @@ import numpy as np
 
 from vbg_app.errors import BadInput, DeviceUnavailable, VbgError
 from vbg_app.frames import MAX_SIZE_WH, MIN_SIDE, check_frame_size, read_image, to_bgr8  # noqa: F401 (re-exported)
-from vbg_app.imagefile import IMAGE_EXTS, VIDEO_EXTS, check_path
+from vbg_app.imagefile import check_path
 from vbg_app.protocols import Source
 from vbg_app.quiet import quiet_decoding, quiet_opencv  # noqa: F401  (quiet_opencv: imported from here too)
 from vbg_app.stage import ClosingStage
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 # them itself, with the fix. Takes effect if set before OpenCV first opens a video; the user's value wins.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-SOURCE_FORMS = "demo, camera:N, camera:/dev/videoN, video:PATH, image:PATH"
 _CAMERA_FIX = "check the camera is plugged in and not used by another app; `vbg devices` lists cameras"
 
 
@@ -650,7 +649,7 @@ class DemoSource(_SourceBase):
     def __init__(self, width: int = 1280, height: int = 720, fps: float = 30.0, realtime: bool = True,
                  portrait: np.ndarray | None = None) -> None:
         """``portrait``: another BGR photo in place of the bundled one, placed and moved the same way (the
-        evaluation renders the portrait's ground-truth mask through it, vbg_app/demo_gt.py)."""
+        evaluation renders the portrait's ground-truth mask through it, vbg_app/tools/demo_gt.py)."""
         width, height = int(width), int(height)
         if width < MIN_SIDE or height < MIN_SIDE:
             raise BadInput(f"demo size {width}x{height} is too small", "use at least 16x16, e.g. 1280x720")
@@ -816,44 +815,20 @@ def _size_opts(opts: dict) -> tuple[int | None, int | None]:
     return w, h
 
 
-def open_source(spec: str, **opts) -> Source:
-    """Open a source from its spec string.
+def open_source(spec, **opts) -> Source:
+    """Open a source from its spec (text or a :mod:`vbg_app.specs` dataclass; see ``specs.SOURCES``).
 
     ``demo`` | ``camera`` / ``camera:N`` / ``camera:/dev/videoN`` | ``video:PATH`` | ``image:PATH``; a bare
-    number is a camera and a bare existing file path is opened by its extension. Options (None = default):
+    number is a camera and a bare file path is opened by its extension. Options (None = default):
     ``size=(w, h)`` or ``width``/``height`` and ``fps`` (camera, demo; fps also for images), ``mjpg``
     (camera), ``loop`` (video: start again at its end; default False, the source ends), ``realtime`` (video,
     image, demo), ``reconnect`` (camera: wrap it in a :class:`ReconnectingSource` that reopens it when it goes
     away). Options a source does not use are ignored.
     """
-    spec = (spec or "").strip()
+    from vbg_app.specs import SOURCES
+
     w, h = _size_opts(opts)
-    fps = opts.get("fps")
     realtime = opts.get("realtime")
-    realtime = True if realtime is None else bool(realtime)
-    scheme, _, rest = spec.partition(":")
-    scheme_l = scheme.lower()
-    if spec.isdigit():
-        scheme_l, rest = "camera", spec
-    elif scheme_l not in ("demo", "camera", "video", "image") and spec and os.path.isfile(os.path.expanduser(spec)):
-        ext = Path(spec).suffix.lower()
-        if ext in VIDEO_EXTS:
-            scheme_l, rest = "video", spec
-        elif ext in IMAGE_EXTS:
-            scheme_l, rest = "image", spec
-    if scheme_l == "demo" and not rest:
-        return DemoSource(w or 1280, h or 720, fps or 30.0, realtime=realtime)
-    if scheme_l == "camera":
-        target = rest.strip() or "0"
-        target = int(target) if target.isdigit() else target
-        mjpg = bool(opts.get("mjpg", False))
-        if opts.get("reconnect"):
-            # a reopen waits at most 2 s for the first frame, so a half-working camera is retried sooner
-            return ReconnectingSource(lambda: CameraSource(target, w, h, fps, mjpg, first_frame_timeout=2.0),
-                                      source=CameraSource(target, w, h, fps, mjpg))
-        return CameraSource(target, w, h, fps, mjpg)
-    if scheme_l == "video":
-        return VideoSource(rest, loop=bool(opts.get("loop", False)), realtime=realtime)
-    if scheme_l == "image":
-        return ImageSource(rest, fps=fps or 30.0, realtime=realtime)
-    raise BadInput(f"unknown source {spec!r}", f"use one of: {SOURCE_FORMS}")
+    return SOURCES.open(spec, size=(w, h) if w and h else None, fps=opts.get("fps"),
+                        realtime=True if realtime is None else bool(realtime), loop=bool(opts.get("loop", False)),
+                        mjpg=bool(opts.get("mjpg", False)), reconnect=bool(opts.get("reconnect")))

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vbg_app import resources
-from vbg_app.errors import BadInput
+from vbg_app.specs import ENGINES as _REGISTRY
 
 if TYPE_CHECKING:
     from vbg_app.protocols import Segmenter
 
-ENGINES = ("connectnet", "mediapipe")
+ENGINES = _REGISTRY.names  # ("connectnet", "mediapipe"): registered in vbg_app.specs
 ENGINE_TITLES = {"connectnet": "ConnectNet", "mediapipe": "MediaPipe selfie"}  # what users read
 
 
@@ -22,14 +21,4 @@ def create_segmenter(engine: str = "connectnet", model: str | None = None, provi
     if threads is None:
         from vbg_app.config import auto_threads
         threads = auto_threads()
-    if engine == "connectnet":
-        from vbg_app.engines.onnx_engine import OnnxSegmenter
-        return OnnxSegmenter(model or resources.model_path(resources.DEFAULT_MODEL), provider=provider,
-                             threads=threads, strict=strict)
-    if engine == "mediapipe":
-        from vbg_app.engines.mediapipe_engine import MediaPipeSegmenter
-        if provider not in ("auto", "cpu"):
-            raise BadInput(f"the mediapipe engine runs on the CPU only (asked for {provider})",
-                           "use --provider auto or cpu with --engine mediapipe")
-        return MediaPipeSegmenter(model)
-    raise BadInput(f"unknown engine {engine!r}", f"use one of {', '.join(ENGINES)}")
+    return _REGISTRY.open(engine, model, provider, threads, strict)
