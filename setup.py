@@ -44,6 +44,11 @@ class BuildPyWithData(build_py):
         return Path(self.build_lib) / "vbg_app" / _resources().WHEEL_DATA
 
     def run(self) -> None:
+        stale = Path(self.build_lib) / "vbg_app"
+        if not self.editable_mode and stale.exists():
+            # a build folder reused from an earlier build keeps modules moved or deleted since (build_py only
+            # adds and overwrites), and the wheel would ship them: start from the tree as it is now
+            shutil.rmtree(stale)
         super().run()
         if self.editable_mode:
             return

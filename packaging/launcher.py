@@ -6,7 +6,7 @@ The executable's own name picks the entry point, so both share one Analysis (one
 - anything else (``vbg``)                  -> ``vbg_app.cli:main``  (the ``vbg`` console script)
 
 ``vbg -m vbg_app.MODULE ARGS`` runs a vbg module the way ``python -m`` would: ``vbg bench`` starts its
-isolated measurements as ``sys.executable -m vbg_app.bench --worker ...``, and in a bundle
+isolated measurements as ``sys.executable -m vbg_app.tools.bench --worker ...``, and in a bundle
 ``sys.executable`` is this program. Only ``vbg_app`` modules are accepted.
 """
 import os

@@ -5,7 +5,7 @@ import cv2
 import pytest
 
 from tests.tinymodel import make_model
-from vbg_app import bench
+from vbg_app.tools import bench
 from vbg_app.engines.onnx_engine import PROVIDERS, available_providers
 from vbg_app.errors import BadInput
 
@@ -110,7 +110,7 @@ def test_isolated_run_has_its_own_peak(tiny, tmp_path):
     assert row["status"] == "ok" and row["peak_scope"] == "isolated" and row["pipeline"]["fps"] > 0
 
 
-# -- vbg_app.quantize (int8 copy and tail trimming) ----------------------------------------------------------
+# -- vbg_app.tools.quantize (int8 copy and tail trimming) ----------------------------------------------------------
 def _photos(folder, n=6):
     import numpy as np
 
@@ -170,7 +170,7 @@ def test_quantize_int8_keeps_metadata_and_output(tiny, tmp_path):
     import numpy as np
 
     from tests.tinymodel import red_person_frame
-    from vbg_app import quantize
+    from vbg_app.tools import quantize
     from vbg_app.engines.onnx_engine import OnnxSegmenter
     photos = _photos(tmp_path / "photos")
     out = tmp_path / "tiny_int8.onnx"
@@ -193,7 +193,7 @@ def test_trim_tail_outputs_the_low_res_mask(tmp_path, tail):
     import numpy as np
 
     from tests.tinymodel import red_person_frame
-    from vbg_app import quantize
+    from vbg_app.tools import quantize
     from vbg_app.engines.onnx_engine import OnnxSegmenter
     src = _resize_tail_model(tmp_path / "tail.onnx", tail)
     photos = _photos(tmp_path / "photos")

@@ -1,8 +1,8 @@
-"""The CPU budget tool (python -m vbg_app.budget): every stage is accounted for, pictures compare."""
+"""The CPU budget tool (python -m vbg_app.tools.budget): every stage is accounted for, pictures compare."""
 import numpy as np
 
 from tests.tinymodel import make_model
-from vbg_app import budget
+from vbg_app.tools import budget
 from vbg_app.compose import Compositor
 
 

@@ -10,7 +10,7 @@ import pytest
 from vbg_app.compose import (BlurBackground, Compositor, ImageBackground, aspect_fill, cleanup_mask,
                              parse_background)
 from vbg_app.errors import BadInput
-from vbg_app.stagebench import person_scene
+from vbg_app.tools.stagebench import person_scene
 
 H, W = 720, 1280
 MODEL_WH = (398, 224)

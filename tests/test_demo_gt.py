@@ -1,13 +1,14 @@
-"""The demo portrait's ground truth (vbg_app/demo_gt.py, assets/demo/astronaut_gt.json) and `vbg eval --demo`."""
+"""The demo portrait's ground truth (vbg_app/tools/demo_gt.py, assets/demo/astronaut_gt.json) and `vbg eval --demo`."""
 import json
 
 import cv2
 import numpy as np
 import pytest
 
-from vbg_app import demo_gt, resources
+from vbg_app import resources
+from vbg_app.tools import demo_gt
 from vbg_app.errors import BadInput
-from vbg_app.evaluate import main
+from vbg_app.tools.evaluate import main
 from vbg_app.sources import DEMO_PORTRAIT, DemoSource, read_image
 from tests.tinymodel import make_model
 

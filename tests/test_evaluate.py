@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.tinymodel import make_model
-from vbg_app.evaluate import find_pairs, main
+from vbg_app.tools.evaluate import find_pairs, main
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

@@ -1,4 +1,4 @@
-"""Motion-compensated measures on exact-ground-truth video (vbg_app.metrics): mc flicker, far-blob flicker,
+"""Motion-compensated measures on exact-ground-truth video (vbg_app.tools.metrics): mc flicker, far-blob flicker,
 composite error, alpha recovery. Synthetic shapes only (no ../shared)."""
 import math
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vbg_app.metrics import (CompositeAccumulator, GTVideoAccumulator, affine_between, alpha_from_key,
+from vbg_app.tools.metrics import (CompositeAccumulator, GTVideoAccumulator, affine_between, alpha_from_key,
                              composite_error, edge_band, far_blob_flicker, ideal_composite, mc_flicker,
                              mc_flicker_map, signed_distance)
 

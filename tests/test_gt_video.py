@@ -1,4 +1,4 @@
-"""The exact-ground-truth video builder (vbg_app.gt_video) and `vbg eval --gt-video` on a tiny synthetic val
+"""The exact-ground-truth video builder (vbg_app.tools.gt_video) and `vbg eval --gt-video` on a tiny synthetic val
 folder and a tiny ONNX model (no ../shared)."""
 import json
 
@@ -8,9 +8,9 @@ import pytest
 
 from tests.gtsynth import make_val
 from tests.tinymodel import make_model
-from vbg_app import gt_video
-from vbg_app.evaluate import main as eval_main
-from vbg_app.gt_video import build, open_gt_videos
+from vbg_app.tools import gt_video
+from vbg_app.tools.evaluate import main as eval_main
+from vbg_app.tools.gt_video import build, open_gt_videos
 
 SIZE = (160, 90)
 FRAMES = 30

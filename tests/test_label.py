@@ -7,7 +7,7 @@ import pytest
 
 from tests.tinymodel import make_model
 from vbg_app import cli
-from vbg_app.label import ModnetTeacher, fuse, fuse_with_gt
+from vbg_app.tools.label import ModnetTeacher, fuse, fuse_with_gt
 
 
 def _modnet_like(path):

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from vbg_app.metrics import (FlickerAccumulator, SegAccumulator, class_connectivity, confusion, decode_label,
+from vbg_app.tools.metrics import (FlickerAccumulator, SegAccumulator, class_connectivity, confusion, decode_label,
                              flicker, miou, person_iou, sc_metric)
 
 
@@ -199,7 +199,7 @@ def _reference_sc(pred, gt):
 def test_sc_matches_loop_reference_on_random_blobs(seed, dense, monkeypatch):
     import cv2
 
-    import vbg_app.metrics as metrics
+    import vbg_app.tools.metrics as metrics
     if not dense:  # force the sparse (np.unique) pairing path
         monkeypatch.setattr(metrics, "_DENSE_PAIRS", 0)
     rng = np.random.default_rng(seed)

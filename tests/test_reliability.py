@@ -1,5 +1,5 @@
 """Reliability: a camera that goes away and comes back, a GPU that fails, a virtual camera that stops taking
-frames, hostile frames and files, crashes while saving or recording. The long soak is ``python -m vbg_app.soak``
+frames, hostile frames and files, crashes while saving or recording. The long soak is ``python -m vbg_app.tools.soak``
 (not a test); everything here is fast (fakes, tiny models, real time only where the timing is the point)."""
 import json
 import os

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.tinymodel import make_model
-from vbg_app import bench
+from vbg_app.tools import bench
 from vbg_app.config import PipelineConfig
 from vbg_app.errors import BadInput
 from vbg_app.pipeline import build_pipeline

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vbg_app.errors import BadInput
-from vbg_app.stagebench import edge_lag, evaluate_filters, flicker, make_moving_square, run_filter
+from vbg_app.tools.stagebench import edge_lag, evaluate_filters, flicker, make_moving_square, run_filter
 from vbg_app.temporal import EmaFilter, FlowFilter, NoFilter, SteadyFilter, create_filter
 
 

@@ -190,14 +190,14 @@ def _bad(text: str):
 # dependencies. Only the module of the command being run is imported (`vbg run` loads none of them, and a
 # module that cannot import on this OS or without its extra breaks only its own command).
 COMMANDS = {
-    "eval": ("vbg_app.evaluate", "measure IoU, mIoU, SC and flicker of models side by side", None),
-    "bench": ("vbg_app.bench", "FPS, CPU and memory per engine x provider x size, no camera needed", None),
-    "quantize": ("vbg_app.quantize", "int8 / trimmed copy of an ONNX model, keeping the vbg metadata", None),
+    "eval": ("vbg_app.tools.evaluate", "measure IoU, mIoU, SC and flicker of models side by side", None),
+    "bench": ("vbg_app.tools.bench", "FPS, CPU and memory per engine x provider x size, no camera needed", None),
+    "quantize": ("vbg_app.tools.quantize", "int8 / trimmed copy of an ONNX model, keeping the vbg metadata", None),
     "gui": ("vbg_app.gui", "the desktop app (needs the gui extra: PySide6)", "gui"),
     "train": ("vbg_app.train.cli", "train ConnectNet from a YAML config (needs the train extra: torch)", "train"),
     "export": ("vbg_app.train.export", "export ConnectNet to ONNX with vbg metadata (needs the train extra: torch)",
                "train"),
-    "label": ("vbg_app.label", "soft person labels from teacher models, for training and evaluation", None),
+    "label": ("vbg_app.tools.label", "soft person labels from teacher models, for training and evaluation", None),
 }
 
 

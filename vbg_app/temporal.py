@@ -127,7 +127,7 @@ class EmaFilter:
     """``out = alpha * new + (1 - alpha) * previous_out`` per pixel.
 
     ``alpha`` is the weight of the new prediction (1 = no smoothing).  Below 0.5 a moving edge trails
-    by more than a frame; see ``python -m vbg_app.stagebench filters``.
+    by more than a frame; see ``python -m vbg_app.tools.stagebench filters``.
     """
 
     name = "ema"

@@ -247,7 +247,7 @@ def check_bench(rep: Report, py: str, skip: set, quick: bool) -> None:
     providers = ",".join([p for p in GPU_PROVIDERS if p not in skip] + ["cpu"])
     js, md = rep.out / "bench_gpu.json", rep.out / "bench_gpu.md"
     frames = ["--frames", "60", "--warmup", "20"] if quick else ["--frames", "200", "--warmup", "30"]
-    cmd = [py, "-m", "vbg_app.bench", "--engines", "connectnet,mediapipe", "--providers", providers,
+    cmd = [py, "-m", "vbg_app.tools.bench", "--engines", "connectnet,mediapipe", "--providers", providers,
            "--threads", "0", "--sizes", "1280x720,1920x1080", *frames, "--no-progress",
            "--json", str(js), "--markdown", str(md)]
     model = REPO / "models" / "connectnet_256x144.onnx"

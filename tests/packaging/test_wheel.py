@@ -73,10 +73,17 @@ def wheel_names(path: Path) -> set[str]:
         return set(z.namelist())
 
 
+STALE = "_moved_away_since_the_last_build.py"
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> dict:
     """{"path": the .whl built by ``pip wheel --no-deps .``, "log": pip -v's output (the backend's warnings)}."""
     out = tmp_path_factory.mktemp("wheel")
+    # a module an earlier build left in the build folder (since moved or deleted in the tree): not shipped
+    stale = ROOT / "build" / "lib" / "vbg_app" / STALE
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text("raise ImportError('a stale copy from an earlier build')\n")
     res = pip("wheel", "--no-deps", "-v", *build_flags(), "-w", str(out), str(ROOT))
     (whl,) = out.glob("vbg-*.whl")
     return {"path": whl, "log": res.stdout + res.stderr}
@@ -140,6 +147,13 @@ def test_wheel_license_metadata_without_deprecation_warnings(wheel):
         assert f"License-File: {notice}" in meta and f"vbg-0.1.0.dist-info/licenses/{notice}" in names
     warned = [line for line in wheel["log"].splitlines() if "Warning" in line and "deprecat" in line.lower()]
     assert not warned, warned
+
+
+def test_wheel_carries_only_the_trees_modules(wheel):
+    names = wheel_names(wheel["path"])
+    assert f"vbg_app/{STALE}" not in names
+    tree = {p.relative_to(ROOT).as_posix() for p in (ROOT / "vbg_app").rglob("*.py") if "_data" not in p.parts}
+    assert {n for n in names if n.endswith(".py")} == tree
 
 
 def test_wheel_built_from_the_sdist_is_the_same(wheel, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from vbg_app.errors import BadInput  # noqa: E402
-from vbg_app.metrics import sc_metric  # noqa: E402
+from vbg_app.tools.metrics import sc_metric  # noqa: E402
 from vbg_app.train.losses import (LOSSES, CrossEntropyLoss, DistillationLoss, LovaszSoftmaxLoss,  # noqa: E402
                                   MixedLoss, SemanticConnectivityLoss, build_loss)
 

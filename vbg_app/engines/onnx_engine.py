@@ -301,7 +301,7 @@ class OnnxSegmenter:
 
     def normalise(self) -> np.ndarray:
         """The second half of :meth:`preprocess`: the resized frame (``_small``) into the input tensor, channels
-        in the model's order, ``(p/255 - mean)/std`` (timed apart by ``python -m vbg_app.budget``)."""
+        in the model's order, ``(p/255 - mean)/std`` (timed apart by ``python -m vbg_app.tools.budget``)."""
         src = self._small[:, :, ::-1] if self._swap else self._small
         if self.meta.layout == "NCHW":
             for c in range(3):

@@ -507,9 +507,9 @@ def _measure_isolated(spec: RunSpec, size, opts: BenchOptions) -> list[dict]:
         job, out = Path(tmp, "job.json"), Path(tmp, "out.json")
         job.write_text(json.dumps({"spec": asdict(spec), "size": list(size), "opts": asdict(opts)}))
         env = dict(os.environ)
-        root = str(Path(__file__).resolve().parent.parent)
+        root = str(Path(__file__).resolve().parents[2])  # the folder holding vbg_app
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        res = subprocess.run([sys.executable, "-m", "vbg_app.bench", "--worker", str(job), str(out)],
+        res = subprocess.run([sys.executable, "-m", "vbg_app.tools.bench", "--worker", str(job), str(out)],
                              env=env, capture_output=True, text=True)
         if res.returncode != 0 or not out.is_file():
             tail = (res.stderr.strip().splitlines() or ["no output"])[-1][:200]

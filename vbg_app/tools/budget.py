@@ -1,12 +1,12 @@
-"""Where the CPU time of one frame goes: ``python -m vbg_app.budget``.
+"""Where the CPU time of one frame goes: ``python -m vbg_app.tools.budget``.
 
-    python -m vbg_app.budget                                  # default engine/settings, 1280x720, 200 frames
-    python -m vbg_app.budget --engine mediapipe
-    python -m vbg_app.budget --model models/connectnet_256x144.onnx --size 1920x1080 --threads 1
-    python -m vbg_app.budget --json budget.json
-    python -m vbg_app.budget picture before.npz; ...; python -m vbg_app.budget picture after.npz
-    python -m vbg_app.budget diff before.npz after.npz     # how the app's output frames and masks differ
-    python -m vbg_app.budget ort-options [MODEL] [RUNS]    # ONNX Runtime session options, CPU per run
+    python -m vbg_app.tools.budget                                  # default engine/settings, 1280x720, 200 frames
+    python -m vbg_app.tools.budget --engine mediapipe
+    python -m vbg_app.tools.budget --model models/connectnet_256x144.onnx --size 1920x1080 --threads 1
+    python -m vbg_app.tools.budget --json budget.json
+    python -m vbg_app.tools.budget picture before.npz; ...; python -m vbg_app.tools.budget picture after.npz
+    python -m vbg_app.tools.budget diff before.npz after.npz     # how the app's output frames and masks differ
+    python -m vbg_app.tools.budget ort-options [MODEL] [RUNS]    # ONNX Runtime session options, CPU per run
 
 Every stage of the real pipeline (the same objects ``vbg run`` builds: DemoSource, the segmenter, the temporal
 filter, the Compositor, a NullSink) runs in ONE thread, one stage at a time, and each is timed with
@@ -265,8 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     from vbg_app.config import parse_size
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["picture"]:  # python -m vbg_app.budget picture OUT.npz [--size WxH] [--frames N] [--model M]
-        pp = argparse.ArgumentParser(prog="python -m vbg_app.budget picture")
+    if argv[:1] == ["picture"]:  # python -m vbg_app.tools.budget picture OUT.npz [--size WxH] [--frames N] [--model M]
+        pp = argparse.ArgumentParser(prog="python -m vbg_app.tools.budget picture")
         pp.add_argument("out")
         pp.add_argument("--size", default="1280x720")
         pp.add_argument("--frames", type=int, default=60)
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         a = pp.parse_args(argv[1:])
         render_picture(a.out, a.frames, parse_size(a.size), a.engine, a.model, a.background)
         return 0
-    if argv[:1] == ["ort-options"]:  # python -m vbg_app.budget ort-options [MODEL] [RUNS]
+    if argv[:1] == ["ort-options"]:  # python -m vbg_app.tools.budget ort-options [MODEL] [RUNS]
         from vbg_app import resources
 
         model = argv[1] if len(argv) > 1 else str(resources.model_path())
@@ -286,11 +286,11 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in res.items():
             print(f"  {k:<42}{v['cpu_ms']:>8.2f}   max |output diff| {v['max_diff']:.1e}")
         return 0
-    if argv[:1] == ["diff"]:  # python -m vbg_app.budget diff BEFORE.npz AFTER.npz
+    if argv[:1] == ["diff"]:  # python -m vbg_app.tools.budget diff BEFORE.npz AFTER.npz
         print(json.dumps(picture_diff(argv[1], argv[2])))
         return 0
 
-    ap = argparse.ArgumentParser(prog="python -m vbg_app.budget", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m vbg_app.tools.budget", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--engine", default="connectnet", choices=("connectnet", "mediapipe"))
     ap.add_argument("--model", help="ONNX model (default: the shipped one)")

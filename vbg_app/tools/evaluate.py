@@ -11,7 +11,7 @@ Inputs
 ``--data DIR`` (repeatable): ``DIR/images/*.jpg|*.jpeg|*.png`` and ``DIR/masks/<same stem>.png``
 (255 = person, 128 = ignore, 0 = background). ``--video PATH`` (repeatable): clips without labels, for
 flicker. ``--gt-video DIR`` (repeatable): exact-ground-truth meeting videos made by ``python -m
-vbg_app.gt_video`` (a folder with manifest.json, or one clip_NN folder); see docs/gt_videos.md. ``--model PATH`` (repeatable): ONNX models carrying the ``vbg.*`` metadata, run by the connectnet
+vbg_app.tools.gt_video`` (a folder with manifest.json, or one clip_NN folder); see docs/gt_videos.md. ``--model PATH`` (repeatable): ONNX models carrying the ``vbg.*`` metadata, run by the connectnet
 engine; ``--engine mediapipe`` adds MediaPipe's selfie model. Without ``--model`` and ``--engine`` the shipped
 ``models/connectnet.onnx`` is evaluated.
 
@@ -19,7 +19,7 @@ Method
 ------
 Every image is read once and given to every model. The model's probability map (model resolution) is resized
 bilinearly to the mask's size and thresholded at 0.5 (``prob > 0.5``); IoU, mIoU and SC are those of
-:mod:`vbg_app.metrics` (dataset IoU = Σ∩/Σ∪ over all pixels of the folder; SC = mean of per-image SC).
+:mod:`vbg_app.tools.metrics` (dataset IoU = Σ∩/Σ∪ over all pixels of the folder; SC = mean of per-image SC).
 Flicker = mean fraction of pixels that flip between consecutive frames of the raw model output at model
 resolution, thresholded at 0.5 (no temporal filter).
 
@@ -32,7 +32,7 @@ pixels where every teacher of the manifest says person, or every one says backgr
 #14's "contradicts them on about 1.6 % of the person area").
 
 GT videos, raw model: each frame's probability is resized bilinearly to the frame (640x360 for the
-builder's default) and thresholded at 0.5, then scored by :class:`vbg_app.metrics.GTVideoAccumulator`: pooled
+builder's default) and thresholded at 0.5, then scored by :class:`vbg_app.tools.metrics.GTVideoAccumulator`: pooled
 person IoU, IoU over the frames flagged ``fast`` (the lean), motion-compensated flicker, far-blob flicker
 and raw flicker (all at frame resolution, fractions of the frame's pixels per frame pair), per clip and
 pooled over all clips. The GT masks themselves are scored too (``gt_videos[].gt_mc_flicker``): the floor the
@@ -44,7 +44,7 @@ real ``vbg run`` path is built by :func:`vbg_app.pipeline.build_pipeline` from a
 ``--provider``/``--threads``, defaults otherwise: clean-up on, no mirror), its sink swapped for one that keeps
 the last frame, and stepped one frame at a time (``Pipeline.step``: the same stages as ``run()``'s two
 threads, in one). Twice per clip: over ``color:#00FF00``, whose output gives the pipeline's alpha per pixel
-(least squares of ``out = a * frame + (1 - a) * green`` over the channels, :func:`vbg_app.metrics.alpha_from_key`;
+(least squares of ``out = a * frame + (1 - a) * green`` over the channels, :func:`vbg_app.tools.metrics.alpha_from_key`;
 mask = alpha > 0.5), scored like the raw model; and over ``--gt-background`` (default: the shipped
 ``living_room.jpg``; ``plate`` = the clip's own clean plate), compared with the ideal composite
 ``alpha_gt * frame + (1 - alpha_gt) * background`` (the builder's soft alpha, the background fitted as
@@ -98,7 +98,7 @@ import numpy as np
 
 from vbg_app.errors import BadInput, run_command
 from vbg_app.imagefile import IMAGE_EXTS
-from vbg_app.metrics import (THRESHOLD, CompositeAccumulator, FlickerAccumulator, GTVideoAccumulator, SegAccumulator,
+from vbg_app.tools.metrics import (THRESHOLD, CompositeAccumulator, FlickerAccumulator, GTVideoAccumulator, SegAccumulator,
                              alpha_from_key, ideal_composite)
 
 MASK_HINT = "masks/<stem>.png with 255 = person, 128 = ignore, 0 = background"
@@ -118,7 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="onnxruntime provider for ONNX models: auto | cpu | cuda | ... (default: auto)")
     parser.add_argument("--threads", type=int, default=0, help="inference threads, 0 = all cores")
     parser.add_argument("--gt-video", action="append", default=[], metavar="DIR",
-                        help="exact-ground-truth videos made by `python -m vbg_app.gt_video` (repeatable)")
+                        help="exact-ground-truth videos made by `python -m vbg_app.tools.gt_video` (repeatable)")
     parser.add_argument("--pipeline", metavar="SMOOTHING[,...]",
                         help="also run the whole vbg run pipeline on the --gt-video clips with these temporal "
                              "filters, e.g. none,ema,flow")
@@ -503,8 +503,9 @@ def _eval_gt_videos(models: list[Model], clips, limit, bar) -> tuple[list[dict],
 
 
 def _eval_demo(models: list[Model], n: int, bar) -> list[dict]:
-    """Each model on the demo photo and on demo frames 0..n-1 against the portrait's mask (vbg_app/demo_gt.py)."""
-    from vbg_app import demo_gt, resources
+    """Each model on the demo photo and on demo frames 0..n-1 against the portrait's mask (vbg_app/tools/demo_gt.py)."""
+    from vbg_app import resources
+    from vbg_app.tools import demo_gt
     from vbg_app.sources import DEMO_PORTRAIT, read_image
 
     person, flag = demo_gt.load()
@@ -569,7 +570,7 @@ def run(args) -> int:
         raise BadInput(f"--threads {args.threads} is negative", "use 0 (all cores) or a positive number")
     if (args.pipeline is not None or args.no_refine or args.gt_background) and not args.gt_video:
         raise BadInput("--pipeline, --no-refine and --gt-background need --gt-video",
-                       "give --gt-video DIR (made by python -m vbg_app.gt_video)")
+                       "give --gt-video DIR (made by python -m vbg_app.tools.gt_video)")
     if args.demo < 0:
         raise BadInput(f"--demo {args.demo} is negative", "give the number of demo frames to score, e.g. 30")
     if not args.data and not args.video and not args.gt_video and not args.demo:
@@ -588,7 +589,7 @@ def run(args) -> int:
     for v in args.video:
         hint = _check_video(Path(v))
         videos.append(Video(_short(Path(v), taken), Path(v), min(hint, limit) if limit else hint))
-    from vbg_app.gt_video import open_gt_videos
+    from vbg_app.tools.gt_video import open_gt_videos
 
     clips = [c for g in args.gt_video for c in open_gt_videos(g)]
     for c in clips:
@@ -765,7 +766,7 @@ def _pct(x):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m vbg_app.evaluate``), same behaviour as ``vbg eval``."""
+    """Stand-alone entry (``python -m vbg_app.tools.evaluate``), same behaviour as ``vbg eval``."""
     return run_command("vbg eval", (__doc__ or "").split("\n\n")[0], add_arguments, run, argv)
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Example::
 
-    python -m vbg_app.gt_video --out runs/gt_videos --data ../shared/data/portraits/ccp/val \\
+    python -m vbg_app.tools.gt_video --out runs/gt_videos --data ../shared/data/portraits/ccp/val \\
         --data ../shared/data/portraits/humanseg290/val --clips 4 --frames 150 --seed 0
     vbg eval --gt-video runs/gt_videos --model models/connectnet.onnx
 
@@ -108,7 +108,7 @@ def _read(photo: Photo) -> tuple[np.ndarray, np.ndarray]:
 
 
 def find_photos(folders: list[Path]) -> list[list[Photo]]:
-    from vbg_app.evaluate import find_pairs
+    from vbg_app.tools.evaluate import find_pairs
 
     out = []
     for folder in folders:
@@ -548,7 +548,7 @@ def build(out: Path, folders: list[Path], clips: int = DEFAULT_CLIPS, frames: in
                                    "n_frames": frames, "n_fast": sum(f["fast"] for f in meta["frames"])})
     finally:
         bar.close()
-    manifest = {"schema": ROOT_SCHEMA, "builder": "vbg_app.gt_video", "seed": seed,
+    manifest = {"schema": ROOT_SCHEMA, "builder": "vbg_app.tools.gt_video", "seed": seed,
                 "parameters": {"clips": clips, "frames": frames, "size_wh": list(size_wh), "fps": fps, "noise": noise,
                                "edge_sigma_px": EDGE_SIGMA, "shutter": shutter, "room_hole_px": ROOM_HOLE_PX,
                                "phases": {name: f for name, f in PHASES}},
@@ -631,7 +631,7 @@ class GTClip:
 def open_gt_videos(path) -> list[GTClip]:
     """The clips of a folder made by :func:`build` (its ``manifest.json``), or of one clip folder."""
     path = Path(path)
-    fix = "give a folder made by `python -m vbg_app.gt_video --out DIR` (or one of its clip_NN folders)"
+    fix = "give a folder made by `python -m vbg_app.tools.gt_video --out DIR` (or one of its clip_NN folders)"
     if not path.is_dir():
         raise BadInput(f"GT video folder {path} not found", fix)
     if (path / "clip.json").is_file():
@@ -660,7 +660,7 @@ def open_gt_videos(path) -> list[GTClip]:
 
 # -- command ----------------------------------------------------------------------------------------------
 def _default_data() -> list[Path]:
-    shared = Path(__file__).resolve().parents[1].parent / "shared"
+    shared = Path(__file__).resolve().parents[3] / "shared"  # ../shared beside the checkout
     found = [shared / d for d in DEFAULT_DATA if (shared / d).is_dir()]
     if not found:
         raise BadInput("no --data given and ../shared's val folders are absent",
@@ -683,7 +683,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_command("python -m vbg_app.gt_video", (__doc__ or "").split("\n\n")[0], add_arguments, run, argv)
+    return run_command("python -m vbg_app.tools.gt_video", (__doc__ or "").split("\n\n")[0], add_arguments, run, argv)
 
 
 if __name__ == "__main__":

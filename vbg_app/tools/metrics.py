@@ -24,7 +24,7 @@ Per image, with TP/FP/FN/TN counted over the non-ignored pixels:
   non-empty (NaN when every pixel is ignored).
 * SC: see :func:`sc_metric`.
 * flicker: see :func:`flicker`.
-* on exact-ground-truth video (``vbg_app.gt_video``, docs/gt_videos.md): motion-compensated flicker
+* on exact-ground-truth video (``vbg_app.tools.gt_video``, docs/gt_videos.md): motion-compensated flicker
   (:func:`mc_flicker`), far-blob flicker (:func:`far_blob_flicker`), composite error (:func:`composite_error`),
   pooled by :class:`GTVideoAccumulator` and :class:`CompositeAccumulator`.
 
@@ -302,7 +302,7 @@ class SegAccumulator:
 
 
 # -- exact-ground-truth video: motion-compensated measures ----------------------------------------------------
-# (see docs/gt_videos.md; the clips are made by vbg_app.gt_video)
+# (see docs/gt_videos.md; the clips are made by vbg_app.tools.gt_video)
 MC_LAYER_PX = 4.0    # the person layer = GT person dilated by this many px: prediction there moves with the person
 MC_TOL_PX = 1.0      # a change within this many px of the boundary the motion predicts is resampling, not flicker
 FAR_BLOB_PX = 8.0    # far-blob flicker: flips farther than this from the GT person in both frames

@@ -2,7 +2,7 @@
 
     vbg quantize --model models/connectnet.onnx --calib ../shared/data/portraits/ccp/train/images \\
                  --out models/connectnet_int8.onnx
-    python -m vbg_app.quantize ...      # the same without the CLI wiring
+    python -m vbg_app.tools.quantize ...      # the same without the CLI wiring
 
 The copy keeps every ``vbg.*`` metadata key (so the app and ``vbg eval`` run it like the original), marks
 ``vbg.name`` with `` int8`` and records how it was made in ``vbg.quantization``. Weights are int8

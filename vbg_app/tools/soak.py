@@ -1,8 +1,8 @@
 """Soak test: hours of meeting compressed into minutes. Prints and checks memory, stalls, threads and fps.
 
-    python -m vbg_app.soak --frames 20000 --size 1280x720 --change-every 300
-    python -m vbg_app.soak --video talk.mp4 --json soak.json      # your own clip, looped
-    python -m vbg_app.soak --source demo --frames 3000            # the built-in demo, no clip
+    python -m vbg_app.tools.soak --frames 20000 --size 1280x720 --change-every 300
+    python -m vbg_app.tools.soak --video talk.mp4 --json soak.json      # your own clip, looped
+    python -m vbg_app.tools.soak --source demo --frames 3000            # the built-in demo, no clip
 
 The pipeline runs as fast as it can (not paced) on a looped video -- by default a 720p clip of the demo
 portrait generated into a temporary folder, so the decoder is reopened at every loop as in a long call --
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     from vbg_app.config import parse_size
     from vbg_app.errors import VbgError
 
-    p = argparse.ArgumentParser(prog="python -m vbg_app.soak", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m vbg_app.tools.soak", description=__doc__.split("\n\n")[0])
     p.add_argument("--frames", type=int, default=20000, help="output frames in total (default 20000)")
     p.add_argument("--size", default="1280x720", help="size of the generated clip / the demo (default 1280x720)")
     p.add_argument("--change-every", type=int, default=300, help="frames between background changes (default 300)")

@@ -1,7 +1,7 @@
 """Benchmarks for the TemporalFilter and Compositor stages on synthetic input (no model, no camera).
 
-    python -m vbg_app.stagebench filters   # flicker / lag / IoU table for none, ema, flow
-    python -m vbg_app.stagebench compose   # per-sub-step ms of the compositing path at 1280x720
+    python -m vbg_app.tools.stagebench filters   # flicker / lag / IoU table for none, ema, flow
+    python -m vbg_app.tools.stagebench compose   # per-sub-step ms of the compositing path at 1280x720
 
 The synthetic clip: a textured square moving at constant speed over a textured (or flat) background,
 and a simulated noisy "segmenter" output at model resolution -- the true coverage blurred, plus
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .temporal import FILTER_NAMES, create_filter
+from vbg_app.temporal import FILTER_NAMES, create_filter
 
 
 # --------------------------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ def bench_compose(frames: int = 300, size_wh: tuple[int, int] = (1280, 720), thr
     The CPU is often shared: p10 approximates a quiet machine, and the calling thread's CPU time
     (meaningful with ``threads=1``, when all OpenCV work runs in that thread) is immune to waiting.
     """
-    from .compose import Compositor
+    from vbg_app.compose import Compositor
 
     frame, _, prob = person_scene(size_wh)
     extra = {} if threads is None else {"cv_threads": threads}
@@ -262,7 +262,7 @@ def bench_compose(frames: int = 300, size_wh: tuple[int, int] = (1280, 720), thr
 # --------------------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vbg_app.stagebench", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m vbg_app.tools.stagebench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
     f = sub.add_parser("filters", help="flicker / lag of the temporal filters on a synthetic clip")

@@ -5,10 +5,10 @@ and filter.  This lab runs each model once per clip, keeps its probabilities (``
 engine and clip), and then replays the pipeline's own filter + compositor stages on them for many
 candidates: the same order as ``Pipeline._emit`` (``temporal.update(prob, frame)``, then
 ``Compositor.compose(frame, prob)``), the same green-key alpha and the same accumulators as
-``vbg_app.evaluate``.  ``none`` and ``flow`` here reproduce the figures of ``vbg eval --pipeline`` (checked
+``vbg_app.tools.evaluate``.  ``none`` and ``flow`` here reproduce the figures of ``vbg eval --pipeline`` (checked
 in the report of issue #15).
 
-    python tools/temporal_lab.py --gt-video runs/gt_videos --engine connectnet \\
+    python -m vbg_app.tools.temporal_lab --gt-video runs/gt_videos --engine connectnet \\
         --candidate none --candidate flow --candidate 'flow:w_static=0.05'
 
 ``--video PATH`` (repeatable, e.g. the three ``../shared/data/videos`` clips): instead of the GT clips, the
@@ -30,16 +30,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from vbg_app import resources  # noqa: E402
-from vbg_app.compose import Compositor, ImageBackground  # noqa: E402
-from vbg_app.evaluate import DEFAULT_GT_BACKGROUND, KEY_BACKGROUND, KEY_BGR  # noqa: E402
-from vbg_app.gt_video import open_gt_videos  # noqa: E402
-from vbg_app.metrics import (THRESHOLD, CompositeAccumulator, GTVideoAccumulator, alpha_from_key,  # noqa: E402
-                             ideal_composite)
-from vbg_app.pipeline import check_mask  # noqa: E402
-from vbg_app.temporal import create_filter  # noqa: E402
+from vbg_app import resources
+from vbg_app.compose import Compositor, ImageBackground
+from vbg_app.tools.evaluate import DEFAULT_GT_BACKGROUND, KEY_BACKGROUND, KEY_BGR
+from vbg_app.tools.gt_video import open_gt_videos
+from vbg_app.tools.metrics import (THRESHOLD, CompositeAccumulator, GTVideoAccumulator, alpha_from_key,
+                                   ideal_composite)
+from vbg_app.pipeline import check_mask
+from vbg_app.temporal import create_filter
 
 
 def load_clip(clip):
@@ -107,7 +105,7 @@ def run_candidate(text: str, clips, datas, probs, refine: bool, bg_img_spec: str
 
 def video_flicker(paths: list[str], candidates: list[str], engine: str, model: str | None, cache: Path,
                   threads: int) -> list[dict]:
-    from vbg_app.metrics import FlickerAccumulator
+    from vbg_app.tools.metrics import FlickerAccumulator
 
     rows = []
     for path in paths:

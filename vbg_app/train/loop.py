@@ -8,7 +8,7 @@ What one run does (all settings in the YAML config; :data:`DEFAULTS` lists every
 * trains for ``iters`` iterations of ``batch_size`` samples (per process) from
   :class:`~vbg_app.train.data.PortraitDataset`, with the losses of :func:`vbg_app.train.losses.build_loss`,
   SGD or AdamW and a poly learning-rate schedule (optional linear warm-up);
-* every ``val_every`` iterations computes person IoU, mIoU and SC (:mod:`vbg_app.metrics`) on each val
+* every ``val_every`` iterations computes person IoU, mIoU and SC (:mod:`vbg_app.tools.metrics`) on each val
   folder at the training input size, appends to ``OUTPUT/log.csv``, redraws ``OUTPUT/curves.png``, writes
   ``OUTPUT/last.pt`` (model, optimizer, scheduler, AMP scaler, iteration, RNG states, config) and
   ``OUTPUT/best.pt`` when the mean val person IoU improves; ``checkpoint_every_s`` adds a ``last.pt`` by wall
@@ -417,7 +417,7 @@ def batch_iou(logits: torch.Tensor, labels: torch.Tensor) -> float:
 def validate(model: torch.nn.Module, vals, device, batch_size: int = 8, workers: int = 0) -> dict:
     """``{"NAME/iou", "NAME/miou", "NAME/sc"}`` per val set (dataset IoU/mIoU, mean per-image SC) and
     ``val_iou`` (mean over sets of the person IoU)."""
-    from vbg_app.metrics import SegAccumulator
+    from vbg_app.tools.metrics import SegAccumulator
     from vbg_app.train.data.datasets import label_to_metric
     from vbg_app.train.losses._functional import hard_prediction
 

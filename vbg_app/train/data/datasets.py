@@ -217,7 +217,7 @@ def folder_source(root: str | os.PathLike, labeled: bool | None = None, soft: st
                 no_soft.append(Path(r.image).name)
         if no_soft:
             raise BadInput(f"{len(no_soft)} images in {img_dir} have no soft label in {soft_dir} (e.g. {no_soft[0]})",
-                           f"run vbg label over {root} (see vbg_app/label.py) or fix the source's soft: folder")
+                           f"run vbg label over {root} (see vbg_app/tools/label.py) or fix the source's soft: folder")
     return Source(str(root), records)
 
 

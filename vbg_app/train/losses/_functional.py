@@ -153,7 +153,7 @@ def semantic_connectivity(probs: torch.Tensor, labels: torch.Tensor, pred: torch
       hard prediction disjoint from G equals the paper's |P ∪ G| / |I|.
 
     On a hard (one-hot) ``probs`` every soft quantity equals its pixel count (q = 1 on P, 0 elsewhere, so
-    m_i = 0 and s_k = 1) and C is exactly :func:`vbg_app.metrics.class_connectivity`. On soft ``probs`` the
+    m_i = 0 and s_k = 1) and C is exactly :func:`vbg_app.tools.metrics.class_connectivity`. On soft ``probs`` the
     gradient raises q inside label components (paired intersections and unpredicted label pixels) and lowers
     it in the parts of predicted components outside the label and in stray (lone) components.
 

@@ -10,7 +10,7 @@ from PaddleSeg's ``SemanticConnectivityLoss`` in three ways:
   so the loss pushes probability into label components and out of stray predicted components. PaddleSeg
   rebuilds the argmax as a new tensor, so its loss passes no gradient to the logits;
 * no class-index factor: PaddleSeg multiplies each predicted component by the class index, which zeroes
-  every background IoU; here both classes count, like :func:`vbg_app.metrics.sc_metric`;
+  every background IoU; here both classes count, like :func:`vbg_app.tools.metrics.sc_metric`;
 * the cap keeps the ``max_pred_components`` *largest* predicted components (PaddleSeg keeps the first ones
   in scan order, and only when there are more than twice as many as label components); the rest are
   neither paired nor lone. Without the cap, ``1 - loss`` on a one-hot prediction equals ``sc_metric``.
