@@ -235,3 +235,53 @@ def test_a_gpu_provider_that_silently_falls_back_is_not_reported_as_gpu(tiny, tm
     table = bench.format_table(doc)
     assert "fell back to cpu" in table and not any(line.split()[1:2] == ["cuda"] and " ok" in line
                                                    for line in table.splitlines())
+
+
+def test_the_notes_thread_split_is_the_pipelines():
+    """bench's NOTES say which stages share a thread in Pipeline.run: a real run with stages that record the
+    thread they ran in must group them the same way."""
+    import threading
+
+    from tests.fakes import CopyCompositor, CountingSource, EchoSegmenter, ListSink, PassFilter
+    from vbg_app.pipeline import Pipeline
+    from vbg_app.tools.bench_measure import STAGES
+    from vbg_app.tools.bench_report import NOTES, THREADS
+
+    seen: dict[str, set] = {}
+
+    def mark(stage):
+        seen.setdefault(stage, set()).add(threading.current_thread().name)
+
+    class Src(CountingSource):
+        def read(self):
+            mark("capture")
+            return super().read()
+
+    class Seg(EchoSegmenter):
+        def segment(self, frame):
+            mark("inference")
+            return super().segment(frame)
+
+    class Filt(PassFilter):
+        def update(self, prob, frame):
+            mark("filter")
+            return prob
+
+    class Comp(CopyCompositor):
+        def compose(self, frame, prob):
+            mark("composite")
+            return super().compose(frame, prob)
+
+    class Sink(ListSink):
+        def send(self, frame):
+            mark("output")
+            super().send(frame)
+
+    Pipeline(Src(n=8), Seg(), Filt(), Comp(), Sink()).run(frames=8)
+    assert all(len(names) == 1 for names in seen.values()), seen
+    by_thread: dict[str, set] = {}
+    for stage, (name,) in seen.items():
+        by_thread.setdefault(name, set()).add(stage)
+    assert sorted(map(sorted, by_thread.values())) == sorted(map(sorted, THREADS))
+    assert set(STAGES) == {s for t in THREADS for s in t}
+    assert " and ".join("+".join(t) for t in THREADS) in NOTES
