@@ -43,7 +43,8 @@ def test_a_demo_run_works_without_unix_only_modules(tmp_path):
     assert "vbg: 2 frames" in proc.stderr and (tmp_path / "out.avi").stat().st_size > 0
 
 
-@pytest.mark.parametrize("module", ["vbg_app.tools.soak", "vbg_app.tools.stagebench"])
+@pytest.mark.parametrize("module", ["vbg_app.tools.soak", "vbg_app.tools.stagebench", "vbg_app.tools.temporal_lab",
+                                    "vbg_app.tools.budget", "vbg_app.tools.gt_video"])
 def test_the_tools_start_without_unix_only_modules(module):
     proc = _blocked(f"import runpy\nsys.argv = ['{module}', '--help']\nrunpy.run_module('{module}', run_name='__main__')")
     assert proc.returncode == 0, proc.stderr

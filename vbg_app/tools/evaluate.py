@@ -98,8 +98,10 @@ import numpy as np
 
 from vbg_app.errors import BadInput, run_command
 from vbg_app.imagefile import IMAGE_EXTS
-from vbg_app.tools.metrics import (THRESHOLD, CompositeAccumulator, FlickerAccumulator, GTVideoAccumulator, SegAccumulator,
-                             alpha_from_key, ideal_composite)
+from vbg_app.tools.eval_gt import (KEY_BACKGROUND, _eval_gt_videos, _eval_pipeline, _gt_background, _median_ms,
+                                   _parse_smoothing_list)
+from vbg_app.tools.eval_report import format_table
+from vbg_app.tools.metrics import THRESHOLD, FlickerAccumulator, SegAccumulator
 
 MASK_HINT = "masks/<stem>.png with 255 = person, 128 = ignore, 0 = background"
 
@@ -368,87 +370,6 @@ class TeacherAgreement:
                 "contradiction": self.contra / self.unan_person if self.unan_person else math.nan}
 
 
-# -- exact-ground-truth videos --------------------------------------------------------------------------------
-KEY_BACKGROUND = "color:#00FF00"
-KEY_BGR = (0, 255, 0)
-DEFAULT_GT_BACKGROUND = ("backgrounds", "living_room.jpg")
-
-
-def _parse_smoothing_list(text: str | None) -> list[str]:
-    if text is None:
-        return []
-    from vbg_app.config import SMOOTHING
-
-    names = [t.strip().lower() for t in text.split(",") if t.strip()]
-    bad = [n for n in names if n not in SMOOTHING]
-    if not names or bad:
-        raise BadInput(f"--pipeline {text!r} names {'no filter' if not names else 'unknown filters ' + ', '.join(bad)}",
-                       f"give a comma-separated list of {', '.join(SMOOTHING)}, e.g. --pipeline none,ema,flow")
-    return list(dict.fromkeys(names))
-
-
-def _gt_background(spec: str | None) -> str:
-    """The composite-error background as given (``plate`` stays ``plate``), checked; default: living_room.jpg."""
-    if spec is None:
-        from vbg_app import resources
-
-        return f"image:{resources.asset_path(*DEFAULT_GT_BACKGROUND)}"
-    if spec.strip().lower() == "plate":
-        return "plate"
-    if not spec.startswith("image:"):
-        raise BadInput(f"--gt-background {spec!r} is not image:PATH or plate",
-                       "give an image (the composite error needs the same pixels compose.py uses), or plate")
-    from vbg_app.compose import parse_background
-
-    parse_background(spec).close()  # a missing or undecodable image fails here, before any model is loaded
-    return spec
-
-
-class _KeepSink:
-    """The pipeline's sink in pipeline mode: keeps the last frame sent and counts them."""
-
-    description = "memory (vbg eval)"
-
-    def __init__(self) -> None:
-        self.frame: np.ndarray | None = None
-        self.count = 0
-
-    def send(self, frame: np.ndarray) -> None:
-        self.frame = frame
-        self.count += 1
-
-    def close(self) -> None:
-        self.frame = None
-
-
-def _pipeline_outputs(clip, model: "Model", smoothing: str, refine: bool, background: str, args, limit):
-    """Yield ``(k, frame, output)`` for each frame of ``clip`` through the real pipeline (see the module
-    docstring), checking that output k was composited from frame k."""
-    from vbg_app.config import PipelineConfig
-    from vbg_app.pipeline import build_pipeline
-
-    cfg = PipelineConfig(source=f"video:{clip.video}", background=background, sink="null", engine=model.engine,
-                         model=model.path if model.engine == "connectnet" else None, provider=args.provider,
-                         threads=args.threads, smoothing=smoothing, refine=refine, realtime=False, loop=False,
-                         battery_saver=bool(getattr(args, "battery_saver", False)))
-    pipe = build_pipeline(cfg)
-    sink = _KeepSink()
-    pipe.set_sink(sink)
-    try:
-        for k, frame in enumerate(clip.frames(limit)):
-            stepped = pipe.step()
-            if not stepped or sink.count != k + 1:
-                raise BadInput(f"the pipeline gave no output for frame {k} of {clip.video} "
-                               f"({pipe.stats.last_error or 'the source ended early'})",
-                               "check the clip with `vbg run --source video:PATH`")
-            if pipe.last_input is None or not np.array_equal(pipe.last_input, frame):
-                raise BadInput(f"the pipeline's output {k} of {clip.video} was not made from frame {k}",
-                               "the pipeline reorders or drops frames: pipeline mode cannot align them")
-            yield k, frame, sink.frame
-    finally:
-        pipe.close()
-
-
 # -- run ----------------------------------------------------------------------------------------------------
 def _nan_to_none(x):
     if isinstance(x, float) and math.isnan(x):
@@ -458,48 +379,6 @@ def _nan_to_none(x):
     if isinstance(x, list):
         return [_nan_to_none(v) for v in x]
     return x
-
-
-def _median_ms(times: list[float]) -> float:
-    return statistics.median(times) * 1e3 if times else math.nan
-
-
-def _eval_gt_videos(models: list[Model], clips, limit, bar) -> tuple[list[dict], list[dict]]:
-    """Raw model output on the GT clips: rows per model x clip (+ "all" pooled), and the clips' own entries."""
-    pooled = {m.label: GTVideoAccumulator() for m in models}
-    all_times = {m.label: [] for m in models}
-    rows, inputs = [], []
-    for clip in clips:
-        accs = {m.label: GTVideoAccumulator() for m in models}
-        floor = GTVideoAccumulator()
-        times = {m.label: [] for m in models}
-        for acc in pooled.values():
-            acc.new_clip()
-        affines, fast = clip.affines, clip.fast
-        w, h = clip.size_wh
-        n = 0
-        for k, frame in enumerate(clip.frames(limit)):
-            gt = clip.mask(k)
-            floor.update(gt, gt, affines[k], fast[k])
-            for m in models:
-                prob = m.segment(frame, times[m.label])
-                pred = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR) > THRESHOLD
-                accs[m.label].update(pred, gt, affines[k], fast[k])
-                pooled[m.label].update(pred, gt, affines[k], fast[k])
-            n += 1
-            bar.update(1)
-        f = floor.result()
-        inputs.append({"label": clip.label, "path": str(clip.path), "n_frames": n, "n_fast": f["n_fast"],
-                       "size_wh": [w, h], "gt_mc_flicker": f["mc_flicker"], "gt_far_blob_flicker": f["far_blob_flicker"]})
-        for m in models:
-            all_times[m.label] += times[m.label]
-            rows.append({"model": m.label, "gt_video": clip.label, **accs[m.label].result(),
-                         "median_ms": _median_ms(times[m.label])})
-    if len(clips) > 1:
-        for m in models:
-            rows.append({"model": m.label, "gt_video": "all", **pooled[m.label].result(),
-                         "median_ms": _median_ms(all_times[m.label])})
-    return rows, inputs
 
 
 def _eval_demo(models: list[Model], n: int, bar) -> list[dict]:
@@ -521,45 +400,6 @@ def _eval_demo(models: list[Model], n: int, bar) -> list[dict]:
     return [{"model": m.label, "photo_iou": still[m.label]["person_iou"],
              "photo_flag_as_person": still[m.label]["flag_as_person"], "n_frames": n,
              **{f"demo_{k}": v for k, v in demo_gt.pooled(frames[m.label]).items()}} for m in models]
-
-
-def _eval_pipeline(model: Model, smoothing: str, refine: bool, background: str, clips, args, limit, bar) -> list[dict]:
-    """Pipeline mode for one model and filter: rows per clip (+ "all" pooled)."""
-    from vbg_app.compose import ImageBackground
-
-    pooled, pooled_comp, pooled_amb = GTVideoAccumulator(), CompositeAccumulator(), 0
-    rows = []
-    base = {"model": model.label, "smoothing": smoothing, "refine": refine}
-    for clip in clips:
-        acc, comp, ambiguous = GTVideoAccumulator(), CompositeAccumulator(), 0
-        pooled.new_clip()
-        affines, fast = clip.affines, clip.fast
-        for k, frame, out in _pipeline_outputs(clip, model, smoothing, refine, KEY_BACKGROUND, args, limit):
-            alpha, amb = alpha_from_key(out, frame, KEY_BGR)
-            ambiguous += int(np.count_nonzero(amb))
-            gt = clip.mask(k)
-            pred = alpha > THRESHOLD
-            acc.update(pred, gt, affines[k], fast[k])
-            pooled.update(pred, gt, affines[k], fast[k])
-            bar.update(1)
-        spec = f"image:{clip.path / clip.meta['plate']}" if background == "plate" else background
-        w, h = clip.size_wh
-        bg = ImageBackground(spec.partition(":")[2])
-        try:
-            bg_img = bg.render(h, w, None, None)  # exactly the pixels compose.py blends with
-        finally:
-            bg.close()
-        for k, frame, out in _pipeline_outputs(clip, model, smoothing, refine, spec, args, limit):
-            ideal = ideal_composite(frame, bg_img, clip.alpha(k))
-            gt = clip.mask(k)
-            comp.update(out, ideal, gt)
-            pooled_comp.update(out, ideal, gt)
-            bar.update(1)
-        pooled_amb += ambiguous
-        rows.append({**base, "gt_video": clip.label, **acc.result(), **comp.result(), "ambiguous_px": ambiguous})
-    if len(clips) > 1:
-        rows.append({**base, "gt_video": "all", **pooled.result(), **pooled_comp.result(), "ambiguous_px": pooled_amb})
-    return rows
 
 
 def run(args) -> int:
@@ -688,81 +528,6 @@ def run(args) -> int:
         except OSError as exc:
             raise BadInput(f"cannot write {json_path} ({exc.strerror})", "choose a writable --json path") from None
     return 0
-
-
-# -- report ---------------------------------------------------------------------------------------------------
-def _fmt(x, spec: str) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
-
-
-def _table(headers: list[str], rows: list[list[str]], left: int = 2) -> str:
-    """Columns padded to their widest cell; the first ``left`` columns left-aligned, the rest right-aligned."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) if i < left else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths)))]
-    lines.append("  ".join("-" * w for w in widths))
-    for r in rows:
-        lines.append("  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
-    return "\n".join(lines)
-
-
-def format_table(result: dict) -> str:
-    """The human-readable report of a ``run`` result (the JSON dict)."""
-    out = []
-    if result["images"]:
-        rows = [[r["model"], r["data"], str(r["n_images"]), _fmt(r["person_iou"], ".4f"), _fmt(r["miou"], ".4f"),
-                 _fmt(r["sc"], ".4f"), _fmt(r["person_iou_per_image"], ".4f"), _fmt(r["median_ms"], ".1f")]
-                for r in result["images"]]  # folders in the order given, models in the order given
-        out.append(_table(["model", "data", "images", "IoU", "mIoU", "SC", "IoU/img", "ms"], rows))
-    if result["flicker"]:
-        rows = [[r["model"], r["video"], str(r["n_frames"]), _fmt(r["flicker"] * 100, ".3f"),
-                 _fmt(r["median_ms"], ".1f")]
-                for r in result["flicker"]]
-        out.append(_table(["model", "video", "frames", "flicker %", "ms"], rows))
-    if result.get("teacher_agreement"):
-        rows = [[r["model"], r["video"], str(r["n_frames"]), _fmt(r["teacher_iou"], ".4f"),
-                 _fmt(_pct(r["contradiction"]), ".3f")] for r in result["teacher_agreement"]]
-        out.append(_table(["model", "video", "labelled frames", "IoU vs teacher fusion",
-                           "contradicts unanimous teachers %"], rows))
-    if result.get("gt_video"):
-        rows = [[r["model"], r["gt_video"], str(r["n_frames"]), str(r["n_fast"]), _fmt(r["person_iou"], ".4f"),
-                 _fmt(r["iou_fast"], ".4f"), _fmt(_pct(r["mc_flicker"]), ".3f"), _fmt(_pct(r["far_blob_flicker"]), ".3f"),
-                 _fmt(_pct(r["flicker"]), ".3f"), _fmt(r["median_ms"], ".1f")] for r in result["gt_video"]]
-        out.append(_table(["model", "gt video", "frames", "fast", "IoU", "IoU fast", "mc flicker %", "far-blob %",
-                           "flicker %", "ms"], rows))
-    if result.get("pipeline"):
-        rows = [[r["model"], r["gt_video"], r["smoothing"] + ("" if r["refine"] else " (no refine)"),
-                 _fmt(r["person_iou"], ".4f"), _fmt(r["iou_fast"], ".4f"), _fmt(_pct(r["mc_flicker"]), ".3f"),
-                 _fmt(_pct(r["far_blob_flicker"]), ".3f"), _fmt(_pct(r["flicker"]), ".3f"),
-                 _fmt(r["composite_band"], ".2f"), _fmt(r["composite_rest"], ".3f")] for r in result["pipeline"]]
-        out.append(_table(["model", "gt video", "smoothing", "IoU", "IoU fast", "mc flicker %", "far-blob %",
-                           "flicker %", "comp. edge", "comp. rest"], rows, left=3))
-    if result.get("demo"):
-        rows = [[r["model"], _fmt(r["photo_iou"], ".4f"), _fmt(_pct(r["photo_flag_as_person"]), ".1f"),
-                 str(r["n_frames"]), _fmt(r["demo_person_iou"], ".4f"), _fmt(_pct(r["demo_flag_as_person"]), ".1f")]
-                for r in result["demo"]]
-        out.append(_table(["model", "demo photo IoU", "flag as person %", "frames", "demo frames IoU",
-                           "flag as person %"], rows))
-    rows = [[m["label"], m["engine"], m["provider"], "x".join(map(str, m["input_size_wh"]))
-             if m["engine"] != "mediapipe" else "long side 256",
-             str(m["n_inferences"]), _fmt(m["median_ms"], ".1f")] for m in result["models"]]
-    out.append(_table(["model", "engine", "provider", "input", "calls", "median ms"], rows))
-    out.append("IoU = dataset person IoU (Σ∩/Σ∪), mIoU = mean of person and background IoU, SC = mean per-image "
-               "Semantic Connectivity, IoU/img = mean per-image IoU; flicker = % of pixels flipping per frame "
-               "(raw output, model resolution); threshold 0.5.")
-    if result.get("gt_videos"):
-        floor = max((g["gt_mc_flicker"] for g in result["gt_videos"] if g["gt_mc_flicker"] is not None
-                     and not math.isnan(g["gt_mc_flicker"])), default=math.nan)
-        out.append("GT videos (docs/gt_videos.md), at frame resolution: IoU pooled over all frames, IoU fast = over "
-                   "the fast-lean frames; mc flicker = % of pixels per frame whose mask changes in a way the "
-                   "person's known motion does not explain (1 px tolerance); far-blob = % of pixels flipping "
-                   f"farther than 8 px from the person; the GT itself scores mc flicker {_fmt(_pct(floor), '.4f')} %"
-                   + ("; comp. = mean abs difference (0..255) from the ideal composite, within 10 px of the true "
-                      "edge and elsewhere." if result.get("pipeline") else "."))
-    return "\n\n".join(out)
-
-
-def _pct(x):
-    return None if x is None else x * 100
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@ and filter.  This lab runs each model once per clip, keeps its probabilities (``
 engine and clip), and then replays the pipeline's own filter + compositor stages on them for many
 candidates: the same order as ``Pipeline._emit`` (``temporal.update(prob, frame)``, then
 ``Compositor.compose(frame, prob)``), the same green-key alpha and the same accumulators as
-``vbg_app.tools.evaluate``.  ``none`` and ``flow`` here reproduce the figures of ``vbg eval --pipeline`` (checked
+``vbg_app.tools.eval_gt``.  ``none`` and ``flow`` here reproduce the figures of ``vbg eval --pipeline`` (checked
 in the report of issue #15).
 
     python -m vbg_app.tools.temporal_lab --gt-video runs/gt_videos --engine connectnet \\
@@ -32,7 +32,7 @@ import numpy as np
 
 from vbg_app import resources
 from vbg_app.compose import Compositor, ImageBackground
-from vbg_app.tools.evaluate import DEFAULT_GT_BACKGROUND, KEY_BACKGROUND, KEY_BGR
+from vbg_app.tools.eval_gt import DEFAULT_GT_BACKGROUND, KEY_BACKGROUND, KEY_BGR
 from vbg_app.tools.gt_video import open_gt_videos
 from vbg_app.tools.metrics import (THRESHOLD, CompositeAccumulator, GTVideoAccumulator, alpha_from_key,
                                    ideal_composite)
