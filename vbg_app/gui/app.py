@@ -34,6 +34,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from vbg_app.errors import BadInput, VbgError
+from vbg_app.specs import BlurSpec, ImageSpec, VideoSpec, parse_background
 from vbg_app.gui.settings import SettingsStore, config_dir, data_dir, log_dir
 
 log = logging.getLogger("vbg.gui")
@@ -280,10 +281,11 @@ def _absolute(spec: str | None) -> str | None:
     """``image:rel/path`` → ``image:/abs/path`` (settings outlive the working folder)."""
     if not spec:
         return spec
-    kind, sep, arg = spec.partition(":")
-    if sep and kind in ("image", "video") and arg:
-        return f"{kind}:{_resolved(arg)}"
-    return spec
+    try:
+        parsed = parse_background(spec)  # image:PATH and video:PATH are the same specs as sources and backgrounds
+    except BadInput:
+        return spec
+    return str(type(parsed)(_resolved(parsed.path))) if isinstance(parsed, (ImageSpec, VideoSpec)) else spec
 
 
 def _resolved(path: str) -> str:
@@ -324,8 +326,8 @@ def _run_app(args, log_path: str, crash_log: CrashLog, crash_notice: str) -> int
         if args.provider not in ("auto", *PROVIDERS):  # the saved settings would only reset it at the next start
             raise BadInput(f"unknown provider {args.provider!r}", f"use one of auto, {', '.join(PROVIDERS)}")
     if getattr(args, "background", None):
-        from vbg_app.compose import parse_background
-        parse_background(args.background).close()  # a typo is reported now, like `vbg run` does
+        from vbg_app.specs import BACKGROUNDS
+        BACKGROUNDS.open(args.background).close()  # a typo or a missing file is reported now, like `vbg run` does
 
     from vbg_app.gui import qtcheck
 
@@ -369,8 +371,9 @@ def _run_window(app, args, reporter: CrashReporter, crash_notice: str, screensho
                  "provider": args.provider, "model": _resolved(args.model) if args.model else None}
     if getattr(args, "show_original", False):
         overrides["show_original"] = True
-    if overrides["background"] and overrides["background"].startswith("blur:"):
-        overrides["blur_strength"] = int(overrides["background"][5:])
+    background = parse_background(overrides["background"]) if overrides["background"] else None  # checked above
+    if isinstance(background, BlurSpec) and background.strength is not None:
+        overrides["blur_strength"] = background.strength
     use_tray = False if (screenshot or quit_after or args.no_tray) else tray_available()
     win = MainWindow(SettingsStore(), overrides=overrides, use_tray=use_tray, persist=not screenshot,
                      scan_cameras=not screenshot, probe_virtual_camera=not screenshot)

@@ -19,7 +19,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 
 from vbg_app.config import SMOOTHING
 from vbg_app.engines import ENGINE_TITLES
+from vbg_app.errors import BadInput
 from vbg_app.imagefile import VIDEO_EXTS
+from vbg_app.specs import CameraSpec, DemoSpec, VideoSpec, parse_source
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,20 @@ VIDEO_ITEM = "__video_file__"
 SIZES = ("", "640x360", "640x480", "960x540", "1280x720", "1920x1080")
 RATES = (0.0, 15.0, 24.0, 30.0, 60.0)
 SMOOTHING_TITLES = {"none": "Off", "ema": "Light (average over time)", "flow": "Motion-aware (optical flow)"}
+
+
+def _parsed(spec):
+    """The source spec as a :mod:`vbg_app.specs` dataclass, or None when it is not one."""
+    try:
+        return parse_source(spec or "")
+    except BadInput:
+        return None
+
+
+def _video_path(spec) -> str:
+    """The file of a video source spec (``video:PATH`` or a bare video path), "" for any other."""
+    parsed = _parsed(spec)
+    return parsed.path if isinstance(parsed, VideoSpec) else ""
 
 
 class _CameraScan(QObject):
@@ -66,7 +82,7 @@ class ControlsPanel(QWidget):
 
     def __init__(self, settings, parent=None) -> None:
         super().__init__(parent)
-        self._video_path = settings.source[6:] if settings.source.startswith("video:") else ""
+        self._video_path = _video_path(settings.source)
         self._scan_thread: threading.Thread | None = None
         self._cams: list = []
         self._last_source = settings.source
@@ -203,8 +219,8 @@ class ControlsPanel(QWidget):
             virtual = " (virtual)" if cam.get("virtual") else ""
             self.camera.addItem(f"{label}{virtual}{size}", cam.get("spec") or f"camera:{cam['index']}")
         if self._video_path:
-            self.camera.addItem(f"Video: {Path(self._video_path).name}", f"video:{self._video_path}")
-        if current.startswith("camera") and self.camera.findData(current) < 0:
+            self.camera.addItem(f"Video: {Path(self._video_path).name}", str(VideoSpec(self._video_path)))
+        if isinstance(_parsed(current), CameraSpec) and self.camera.findData(current) < 0:
             self.camera.addItem(f"{current} (not found)", current)
         self.camera.addItem("Video file…", VIDEO_ITEM)
         if not _select_data(self.camera, current):
@@ -220,13 +236,12 @@ class ControlsPanel(QWidget):
                 _select_data(self.camera, self._last_source)
                 return
             self._video_path = path
-            self._fill_cameras(f"video:{path}")
+            self._fill_cameras(str(VideoSpec(path)))
         self._update_enabled()
         self._emit_source()
 
     def _update_enabled(self) -> None:
-        spec = str(self.camera.currentData() or "")
-        camera_like = spec == "demo" or spec.startswith("camera")
+        camera_like = isinstance(_parsed(str(self.camera.currentData() or "")), (DemoSpec, CameraSpec))
         self.size.setEnabled(camera_like)
         self.rate.setEnabled(camera_like)
 
@@ -242,8 +257,9 @@ class ControlsPanel(QWidget):
 
     def choose_source(self, spec: str) -> None:
         """Select ``spec`` (a test or the CLI) and emit it like a user choice."""
-        if spec.startswith("video:"):
-            self._video_path = spec[6:]
+        if _video_path(spec):
+            self._video_path = _video_path(spec)
+            spec = str(VideoSpec(self._video_path))
             self._fill_cameras(spec)
         elif not _select_data(self.camera, spec):
             self._fill_cameras(spec)
@@ -253,8 +269,9 @@ class ControlsPanel(QWidget):
         """What the worker reports: opening | ok | error."""
         if state == "ok":
             self.camera.blockSignals(True)
-            if spec.startswith("video:"):
-                self._video_path = spec[6:]
+            if _video_path(spec):
+                self._video_path = _video_path(spec)
+                spec = str(VideoSpec(self._video_path))
             if not _select_data(self.camera, spec):
                 self._fill_cameras(spec)
             self.camera.blockSignals(False)

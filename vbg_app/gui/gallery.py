@@ -18,9 +18,10 @@ from PySide6.QtGui import QAction, QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QColorDialog, QFileDialog, QHBoxLayout, QLabel, QListView,
                                QListWidget, QListWidgetItem, QMenu, QPushButton, QSlider, QVBoxLayout, QWidget)
 
-from vbg_app.errors import VbgError
+from vbg_app.errors import BadInput, VbgError
 from vbg_app.gui.library import BackgroundLibrary, Entry, path_of_spec, thumbnail
 from vbg_app.imagefile import IMAGE_EXTS, VIDEO_EXTS
+from vbg_app.specs import BlurSpec, ColorSpec, parse_background
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def blur_spec(strength: int) -> str:
-    return f"blur:{int(strength)}"
+    return str(BlurSpec(int(strength)))
 
 
 class BackgroundGallery(QWidget):
@@ -145,7 +146,7 @@ class BackgroundGallery(QWidget):
                                entry.title)
         item.setData(ROLE_ENTRY, entry)
         tip = {"none": "Your camera picture, unchanged", "blur": "Blur the room behind you",
-               "color": f"Solid colour {entry.spec.partition(':')[2]}",
+               "color": f"Solid colour {entry.color}",
                "builtin": f"Built-in background: {entry.title}",
                "user": f"Your {'video' if entry.is_video else 'image'}: {entry.path}"}[entry.kind]
         item.setToolTip(tip)
@@ -164,22 +165,25 @@ class BackgroundGallery(QWidget):
 
     def select_spec(self, spec: str, emit: bool = True) -> bool:
         """Select the tile of ``spec`` (blur:N also moves the slider). False when no tile matches."""
-        kind, _, arg = spec.partition(":")
-        kind = kind.lower()
+        try:
+            parsed = parse_background(spec)
+        except BadInput:
+            parsed = None
         path = path_of_spec(spec)
+        color = parsed.hex if isinstance(parsed, ColorSpec) else ""
         target = None
         for i in range(self.list.count()):
             entry = self.list.item(i).data(ROLE_ENTRY)
-            if (kind == "blur" and entry.kind == "blur") or entry.spec == spec or (
-                    entry.kind == "color" and kind == "color" and entry.spec.upper() == spec.upper()) or (
+            if (isinstance(parsed, BlurSpec) and entry.kind == "blur") or entry.spec == spec or (
+                    color and entry.kind == "color" and entry.color == color) or (
                     path is not None and entry.path is not None and _same_file(path, entry.path)):
                 target = self.list.item(i)
                 break
         if target is None:
             return False
-        if kind == "blur" and arg.strip().isdigit() and 1 <= int(arg) <= 100:
+        if isinstance(parsed, BlurSpec) and parsed.strength is not None:
             self.blur_slider.blockSignals(True)
-            self.blur_slider.setValue(int(arg))
+            self.blur_slider.setValue(parsed.strength)
             self.blur_slider.blockSignals(False)
             self._update_blur_label()
         if not emit:
@@ -275,11 +279,11 @@ class BackgroundGallery(QWidget):
     def add_color(self, hex_color: str) -> None:
         hex_color = hex_color.upper()
         if hex_color not in self.custom_colors and not any(
-                e.kind == "color" and e.spec.upper() == f"COLOR:{hex_color}" for e in self.entries()):
+                e.kind == "color" and e.color == hex_color for e in self.entries()):
             self.custom_colors.append(hex_color)
             self.customColorsChanged.emit(list(self.custom_colors))
             self.reload()
-        self.select_spec(f"color:{hex_color}")
+        self.select_spec(str(ColorSpec.from_arg(hex_color)))
 
     # -- removing --------------------------------------------------------------------------------
     def remove_current(self) -> None:
@@ -288,8 +292,8 @@ class BackgroundGallery(QWidget):
             self.remove(entry)
 
     def remove(self, entry: Entry) -> None:
-        if entry.kind == "color" and entry.spec.partition(":")[2].upper() in self.custom_colors:
-            self.custom_colors.remove(entry.spec.partition(":")[2].upper())
+        if entry.kind == "color" and entry.color in self.custom_colors:
+            self.custom_colors.remove(entry.color)
             self.customColorsChanged.emit(list(self.custom_colors))
         elif entry.kind == "user":
             try:
@@ -311,7 +315,7 @@ class BackgroundGallery(QWidget):
             return
         entry = item.data(ROLE_ENTRY)
         removable = entry.kind == "user" or (entry.kind == "color"
-                                             and entry.spec.partition(":")[2].upper() in self.custom_colors)
+                                             and entry.color in self.custom_colors)
         if not removable:
             return
         menu = QMenu(self)

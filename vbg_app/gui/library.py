@@ -22,6 +22,7 @@ from vbg_app import resources
 from vbg_app.errors import BadInput
 from vbg_app.imagefile import IMAGE_EXTS, MAX_PIXELS, VIDEO_EXTS, decode_size, probe_image, read_image
 from vbg_app.quiet import quiet_decoding
+from vbg_app.specs import ColorSpec, ImageSpec, VideoSpec, parse_background
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,22 @@ class Entry:
     path: Path | None = None
 
     @property
+    def parsed(self):
+        """The spec as a :mod:`vbg_app.specs` dataclass (None for one that does not parse)."""
+        try:
+            return parse_background(self.spec)
+        except BadInput:
+            return None
+
+    @property
     def is_video(self) -> bool:
-        return self.spec.startswith("video:")
+        return isinstance(self.parsed, VideoSpec)
+
+    @property
+    def color(self) -> str:
+        """``#RRGGBB`` of a colour tile, "" for any other."""
+        parsed = self.parsed
+        return parsed.hex if isinstance(parsed, ColorSpec) else ""
 
 
 def builtin_dir() -> Path:
@@ -60,14 +75,16 @@ def builtin_dir() -> Path:
 
 
 def spec_for_file(path: Path) -> str:
-    return ("video:" if path.suffix.lower() in VIDEO_EXTS else "image:") + str(path)
+    return str(VideoSpec(str(path)) if path.suffix.lower() in VIDEO_EXTS else ImageSpec(str(path)))
 
 
 def path_of_spec(spec: str) -> Path | None:
-    kind, sep, arg = (spec or "").partition(":")
-    if sep and kind in ("image", "video") and arg:
-        return Path(arg).expanduser()
-    return None
+    """The file of an ``image:PATH`` or ``video:PATH`` background spec, None for any other."""
+    try:
+        parsed = parse_background(spec or "")
+    except BadInput:
+        return None
+    return Path(parsed.path).expanduser() if isinstance(parsed, (ImageSpec, VideoSpec)) else None
 
 
 def _title(path: Path) -> str:
@@ -77,10 +94,9 @@ def _title(path: Path) -> str:
 
 def hex_to_bgr(text: str) -> tuple[int, int, int]:
     """'#RRGGBB' -> (b, g, r); ValueError when it is not one."""
-    t = text.strip().lstrip("#")
-    if not re.fullmatch(r"[0-9a-fA-F]{6}", t):
+    if not re.fullmatch(r"#?[0-9a-fA-F]{6}", text.strip()):
         raise ValueError(f"not a #RRGGBB colour: {text!r}")
-    return int(t[4:6], 16), int(t[2:4], 16), int(t[0:2], 16)
+    return ColorSpec.from_arg(text).bgr
 
 
 def check_file(path: Path) -> None:
@@ -152,7 +168,7 @@ def _thumbnail(entry: Entry, size_wh, sample) -> np.ndarray:
     w, h = size_wh
     if entry.kind == "color":
         img = np.empty((h, w, 3), np.uint8)
-        img[:] = hex_to_bgr(entry.spec.partition(":")[2])
+        img[:] = ColorSpec.from_arg(entry.color).bgr
         return img
     if entry.kind in ("none", "blur"):
         base = sample if sample is not None else _sample_scene(w * 2, h * 2)

@@ -25,6 +25,8 @@ from vbg_app.gui.settings import SettingsStore, data_dir
 from vbg_app.gui.tray import Tray, app_icon, tray_available
 from vbg_app.gui.vcamhelp import HELP_INTRO, HELP_STATES, HELP_TITLE, setup_steps, steps_html, vcam_label
 from vbg_app.engines import ENGINE_TITLES
+from vbg_app.errors import BadInput
+from vbg_app.specs import BlurSpec, ColorSpec, ImageSpec, VideoSpec, parse_background
 from vbg_app.gui.worker import PipelineWorker
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,14 @@ QPushButton#vcamButton:hover { background: #e1e5ee; }
 QPushButton#vcamButton:checked { background: #1b7a33; color: white; border-color: #145c26; }
 """
 
+
+
+def _background_spec(text):
+    """The background spec as a :mod:`vbg_app.specs` dataclass, or None when it is not one."""
+    try:
+        return parse_background(text)
+    except BadInput:
+        return None
 
 class PreviewView(QWidget):
     """Paints the newest frame scaled to fit (aspect kept), with a caption in the corner."""
@@ -247,19 +257,18 @@ class MainWindow(QMainWindow):
                 pass
 
         # -- background selection: the saved one, or blur when it no longer exists ---------------
+        bg = _background_spec(self.settings.background)
+        if isinstance(bg, ColorSpec):  # as the gallery writes it (#RGB, hand-edited case: #RRGGBB)
+            self.settings.background = str(bg)
         if not self.gallery.select_spec(self.settings.background, emit=False):
-            kind, _, arg = self.settings.background.partition(":")
-            if kind == "color":  # a colour with no tile (hand-edited, or #RGB): it becomes one of the user's
-                hex6 = arg.strip().lstrip("#")
-                hex6 = "#" + (hex6 if len(hex6) == 6 else "".join(c * 2 for c in hex6)).upper()
-                self.gallery.add_color(hex6)
+            if isinstance(bg, ColorSpec):  # a colour with no tile (hand-edited, or #RGB): it becomes one of the user's
+                self.gallery.add_color(bg.hex)
                 self.settings.custom_colors = list(self.gallery.custom_colors)
-                self.settings.background = f"color:{hex6}"
-            elif self.settings.background.startswith(("image:", "video:")) and not Path(
-                    self.settings.background.partition(":")[2]).expanduser().is_file():
-                self.show_message("warning", f"Your background {self.settings.background.partition(':')[2]} is "
+                self.settings.background = str(bg)
+            elif isinstance(bg, (ImageSpec, VideoSpec)) and not Path(bg.path).expanduser().is_file():
+                self.show_message("warning", f"Your background {bg.path} is "
                                              "gone; using blur. Pick another one in the gallery.")
-                self.settings.background = f"blur:{self.settings.blur_strength}"
+                self.settings.background = str(BlurSpec(self.settings.blur_strength))
                 self.gallery.select_spec(self.settings.background, emit=False)
 
         # -- the worker ------------------------------------------------------------------------------
@@ -411,8 +420,9 @@ class MainWindow(QMainWindow):
 
     def _on_background_chosen(self, spec: str) -> None:
         changes = {"background": spec}
-        if spec.startswith("blur:"):
-            changes["blur_strength"] = int(spec[5:])
+        bg = _background_spec(spec)
+        if isinstance(bg, BlurSpec) and bg.strength is not None:
+            changes["blur_strength"] = bg.strength
         self._change(**changes)
         self.worker.set_background(spec)
 

@@ -138,36 +138,21 @@ def _one_of(*names):
 
 
 def _source(value) -> str:
-    """A spec ``sources.open_source`` takes: demo, camera[:N|:PATH], N, video:PATH, image:PATH, or a bare path
-    to a video or image by its extension. The file or camera need not exist now (the window says so)."""
-    spec = _path(value)
-    kind, sep, arg = spec.partition(":")
-    if spec in ("demo", "camera") or (spec.isdigit() and spec.isascii()):
-        return spec
-    if kind in ("camera", "video", "image") and sep:
-        _path(arg)
-        return spec
-    from vbg_app.imagefile import IMAGE_EXTS, VIDEO_EXTS
-    if Path(spec).suffix.lower() in VIDEO_EXTS + IMAGE_EXTS:
-        return spec
-    raise ValueError
+    """A source spec (:func:`vbg_app.specs.parse_source`: demo, camera[:N|:PATH], N, video:PATH, image:PATH, or a
+    bare path to a video or image by its extension). The file or camera need not exist now (the window says so)."""
+    from vbg_app.specs import parse_source
+
+    parse_source(_path(value))  # BadInput
+    return value
 
 
 def _background(value) -> str:
-    """A spec ``compose.parse_background`` takes, as vbg writes it: none, blur, blur:1..100, color:#RGB or
-    #RRGGBB, image:PATH, video:PATH. The file need not exist now (the window falls back to blur and says so)."""
-    spec = _path(value)
-    kind, sep, arg = spec.partition(":")
-    if spec in ("none", "blur"):
-        return spec
-    if kind == "blur" and sep and re.fullmatch(r"[0-9]{1,3}", arg) and 1 <= int(arg) <= 100:
-        return spec
-    if kind == "color" and sep and re.fullmatch(r"#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})", arg.strip()):
-        return spec
-    if kind in ("image", "video") and sep:
-        _path(arg)
-        return spec
-    raise ValueError
+    """A background spec (:func:`vbg_app.specs.parse_background`: none, blur, blur:1..100, color:#RGB or
+    #RRGGBB, image:PATH, video:PATH). The file need not exist now (the window falls back to blur and says so)."""
+    from vbg_app.specs import parse_background
+
+    parse_background(_path(value))  # BadInput
+    return value
 
 
 def _blur_strength(value) -> int:
