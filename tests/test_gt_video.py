@@ -10,7 +10,8 @@ from tests.gtsynth import make_val
 from tests.tinymodel import make_model
 from vbg_app.tools import gt_video
 from vbg_app.tools.evaluate import main as eval_main
-from vbg_app.tools.gt_video import build, open_gt_videos
+from vbg_app.tools.gt_clips import open_gt_videos
+from vbg_app.tools.gt_video import build
 
 SIZE = (160, 90)
 FRAMES = 30

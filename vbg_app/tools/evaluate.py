@@ -429,7 +429,7 @@ def run(args) -> int:
     for v in args.video:
         hint = _check_video(Path(v))
         videos.append(Video(_short(Path(v), taken), Path(v), min(hint, limit) if limit else hint))
-    from vbg_app.tools.gt_video import open_gt_videos
+    from vbg_app.tools.gt_clips import open_gt_videos
 
     clips = [c for g in args.gt_video for c in open_gt_videos(g)]
     for c in clips:

@@ -8,7 +8,7 @@ Example::
 
 Each clip composites a person cut out of a val photo with its GT mask over a *room*: another val photo, cropped
 to 16:9, with its own person filled in (the GT mask dilated by ``ROOM_HOLE_PX``; the colour of a push-pull
-pyramid fill, see :func:`fill_holes`; rooms whose person covers over ``ROOM_MAX_PERSON`` of the crop are
+pyramid fill, see :func:`~vbg_app.tools.gt_sources.fill_holes`; rooms whose person covers over ``ROOM_MAX_PERSON`` of the crop are
 skipped). The person is placed like a webcam shows a meeting participant:
 head near the top, the torso cut by the bottom edge (the pivot of every lean lies on the bottom edge). It
 moves through four phases (fractions of the clip): a *sway* (0-25 %: a slow side-to-side sway with a slight
@@ -36,7 +36,6 @@ and the parameters. Everything is deterministic given the inputs and ``--seed``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import sys
@@ -47,8 +46,10 @@ import cv2
 import numpy as np
 
 from vbg_app.errors import BadInput, run_command
+from vbg_app.tools.gt_clips import SCHEMA, frame_md5
+from vbg_app.tools.gt_sources import (ROOM_HOLE_PX, ROOM_MAX_PERSON, Person, Photo, find_photos, make_room,
+                                      prepare_person)
 
-SCHEMA = "vbg.gt_video/1"
 ROOT_SCHEMA = "vbg.gt_videos/1"
 DEFAULT_SIZE = (640, 360)
 DEFAULT_FRAMES = 150
@@ -58,9 +59,6 @@ DEFAULT_NOISE = 2.0
 EDGE_SIGMA = 0.5          # px, Gaussian blur of the warped mask: the soft alpha edge
 SHUTTER = 0.5             # exposure, as a fraction of the frame interval (motion blur)
 MAX_BLUR_SAMPLES = 9
-ROOM_HOLE_PX = 7          # the room photo's own person is dilated by this much before it is filled
-ROOM_MAX_PERSON = 0.3     # a room photo whose person covers more of the crop is not used
-TOP_MARGIN = 0.12         # head top at this fraction of the frame height
 PHASES = (("sway", 0.0), ("lean", 0.25), ("zoom", 0.40), ("exit", 0.62))
 VIDEO_NAME = "frames.mkv"
 CODECS = (("FFV1", VIDEO_NAME, "FFV1 (lossless)"), ("png ", "frames.avi", "PNG in AVI (lossless)"))
@@ -87,168 +85,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"exposure as a fraction of the frame interval, for motion blur (default {SHUTTER}; "
                              "0 = sharp frames)")
     parser.add_argument("--force", action="store_true", help="replace clips already in --out")
-
-
-# -- sources ------------------------------------------------------------------------------------------------
-@dataclass
-class Photo:
-    image: Path
-    mask: Path
-    dataset: str
-
-
-def _read(photo: Photo) -> tuple[np.ndarray, np.ndarray]:
-    img = cv2.imread(str(photo.image), cv2.IMREAD_COLOR)
-    mask = cv2.imread(str(photo.mask), cv2.IMREAD_GRAYSCALE)
-    if img is None or mask is None:
-        raise BadInput(f"cannot read {photo.image} or its mask {photo.mask}", "replace or remove the file")
-    if mask.shape != img.shape[:2]:
-        mask = cv2.resize(mask, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
-    return img, mask > 127
-
-
-def find_photos(folders: list[Path]) -> list[list[Photo]]:
-    from vbg_app.tools.evaluate import find_pairs
-
-    out = []
-    for folder in folders:
-        label = "/".join(Path(folder).resolve().parts[-2:])
-        out.append([Photo(i, m, label) for i, m in find_pairs(Path(folder))])
-    return out
-
-
-@dataclass
-class Person:
-    photo: Photo
-    color: np.ndarray        # float32 HxWx3, person colours pushed past the mask edge
-    alpha: np.ndarray        # float32 HxW 0/1, the source mask
-    prescale: float          # the source was resized by this before use (1 = not)
-    scale: float             # source (after prescale) -> frame, at rest
-    visible: float           # fraction of the person's bbox height shown at rest (from the top)
-    pivot: tuple[float, float]   # source point placed on the frame's bottom edge
-    border_pts: np.ndarray   # Nx2 source points where the person touches the source border
-    width_px: float          # person width in the frame at rest
-
-
-def extend_colors(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """float32 copy of ``img`` whose pixels just outside ``mask`` take the nearby person colours (normalised
-    convolution at growing scales), so bilinear warping and the soft edge mix no photo background in."""
-    out = img.astype(np.float32)
-    m = mask.astype(np.float32)
-    done = mask.copy()
-    premult = out * m[:, :, None]
-    for sigma in (1.5, 3.0, 6.0):
-        num = cv2.GaussianBlur(premult, (0, 0), sigma)
-        den = cv2.GaussianBlur(m, (0, 0), sigma)
-        fill = (den > 1e-3) & ~done
-        out[fill] = num[fill] / den[fill][:, None]
-        done |= fill
-    return out
-
-
-def _border_points(mask: np.ndarray) -> np.ndarray:
-    h, w = mask.shape
-    pts = []
-    for y in (0, h - 1):
-        xs = np.flatnonzero(mask[y])
-        pts += [(x, y) for x in xs[::2]]
-    for x in (0, w - 1):
-        ys = np.flatnonzero(mask[:, x])
-        pts += [(x, y) for y in ys[::2]]
-    return np.asarray(pts, np.float64).reshape(-1, 2)
-
-
-def prepare_person(photo: Photo, size_wh: tuple[int, int], visible: float | None = None) -> Person | None:
-    """The person of ``photo`` framed like a webcam (head near the top, torso cut by the bottom edge), or
-    None when it is unusable (too small, several people, head cut by the photo's top edge)."""
-    img, mask = _read(photo)
-    w_f, h_f = size_wh
-    if mask.mean() < 0.03:
-        return None
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    if areas.max() < 0.85 * areas.sum():
-        return None  # several people or a fragmented mask
-    ys, xs = np.nonzero(mask)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    if y0 < 2:
-        return None  # head cut by the photo's top edge
-    bh, bw = y1 - y0, x1 - x0
-    if visible is None:
-        visible = 0.38 if bh / bw >= 1.7 else 0.75  # full body: head to chest; half body: most of it
-    cut = y0 + visible * bh
-    rows = mask[y0:int(round(cut))]
-    cols = np.flatnonzero(rows.any(axis=0))
-    vis_w = cols[-1] - cols[0] + 1
-    scale = (1.0 - TOP_MARGIN) * h_f / (visible * bh)
-    scale = min(scale, 0.8 * w_f / vis_w)
-    cx = float(np.nonzero(rows)[1].mean())
-    width_px = float(vis_w * scale)
-    prescale = 1.0
-    if scale < 0.8:  # shrink the source first (area interpolation) so the warp never aliases
-        prescale = scale
-        img = cv2.resize(img, None, fx=prescale, fy=prescale, interpolation=cv2.INTER_AREA)
-        mask = cv2.resize(mask.astype(np.float32), (img.shape[1], img.shape[0]), interpolation=cv2.INTER_AREA) >= 0.5
-        scale, cx, cut = 1.0, cx * prescale, cut * prescale
-    return Person(photo=photo, color=extend_colors(img, mask), alpha=mask.astype(np.float32), prescale=prescale,
-                  scale=float(scale), visible=float(visible), pivot=(cx, float(cut)),
-                  border_pts=_border_points(mask), width_px=width_px)
-
-
-def fill_holes(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """``img`` with the ``hole`` pixels filled by push-pull interpolation of the known pixels (a pyramid of
-    them, normalised, coarse levels filling what finer ones lack): smooth, without cv2.inpaint's streaks.
-    (Adding back texture mirrored from beside the hole was tried: it echoed the photo's person fringe as
-    ghost outlines.)"""
-    known = (~hole).astype(np.float32)
-    levels = [(img.astype(np.float32) * known[:, :, None], known)]
-    while min(levels[-1][1].shape) > 4:
-        c, k = levels[-1]
-        size = (max(1, c.shape[1] // 2), max(1, c.shape[0] // 2))
-        levels.append((cv2.resize(c, size, interpolation=cv2.INTER_AREA), cv2.resize(k, size, interpolation=cv2.INTER_AREA)))
-    c, k = levels[-1]
-    fill = c / np.maximum(k, 1e-6)[:, :, None]
-    for c, k in reversed(levels[:-1]):
-        up = cv2.resize(fill, (c.shape[1], c.shape[0]), interpolation=cv2.INTER_LINEAR)
-        wk = np.clip(k * 4.0, 0.0, 1.0)[:, :, None]  # trust a level where enough known pixels fell
-        fill = wk * (c / np.maximum(k, 1e-6)[:, :, None]) + (1.0 - wk) * up
-    out = img.astype(np.float32)
-    out[hole] = fill[hole]
-    return out
-
-
-def make_room(photo: Photo, size_wh: tuple[int, int]) -> tuple[np.ndarray, dict] | None:
-    """The room plate: ``photo`` cropped to the frame's aspect where its person covers least (the upper crop
-    on a near tie), the person filled in, resized to ``size_wh``. None when the person covers over
-    ``ROOM_MAX_PERSON`` of the chosen crop. (Upper crops look more like a room but hold more of the photo's
-    own person and of unlabelled passers-by; the least-person crop keeps the plate clean.)"""
-    img, mask = _read(photo)
-    w_f, h_f = size_wh
-    h, w = mask.shape
-    if w * h_f > h * w_f:  # wider than the frame: full height
-        ch, cw = h, int(round(h * w_f / h_f))
-    else:
-        cw, ch = w, int(round(w * h_f / w_f))
-    best = None
-    step_x, step_y = max(1, (w - cw) // 8), max(1, (h - ch) // 8)
-    for y in range(0, h - ch + 1, step_y):
-        for x in range(0, w - cw + 1, step_x):
-            f = float(mask[y:y + ch, x:x + cw].mean())
-            score = f + 0.02 * y / max(1, h - ch)  # ties go to the upper crop
-            if best is None or score < best[0] - 1e-9:
-                best = (score, f, x, y)
-    _, frac, x, y = best
-    if frac > ROOM_MAX_PERSON:
-        return None
-    crop, hole = img[y:y + ch, x:x + cw], mask[y:y + ch, x:x + cw]
-    k = 2 * ROOM_HOLE_PX + 1
-    hole = cv2.dilate(hole.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
-    filled = fill_holes(crop, hole)
-    interp = cv2.INTER_AREA if cw > w_f else cv2.INTER_LINEAR
-    plate = np.clip(np.rint(cv2.resize(filled, (w_f, h_f), interpolation=interp)), 0, 255).astype(np.uint8)
-    return plate, {"image": str(photo.image), "mask": str(photo.mask), "dataset": photo.dataset,
-                   "crop_xywh": [int(x), int(y), int(cw), int(ch)], "person_fraction_filled": round(frac, 4),
-                   "fill": f"GT mask dilated {ROOM_HOLE_PX} px, push-pull pyramid fill"}
 
 
 # -- motion ----------------------------------------------------------------------------------------------
@@ -402,9 +238,6 @@ def _open_writer(folder: Path, fps: float, size_wh: tuple[int, int]):
                    "install opencv-python (its FFmpeg has FFV1) and run again")
 
 
-def frame_md5(frame: np.ndarray) -> str:
-    return hashlib.md5(np.ascontiguousarray(frame).tobytes()).hexdigest()
-
 
 def build_clip(folder: Path, person: Person, room: np.ndarray, room_info: dict, motion: Motion,
                noise: float, seed: int, fps: float, progress=None, shutter: float = SHUTTER) -> dict:
@@ -555,107 +388,6 @@ def build(out: Path, folders: list[Path], clips: int = DEFAULT_CLIPS, frames: in
                 "sources": [str(f) for f in folders], "excluded": sorted(excluded), "clips": manifest_clips}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
-
-
-# -- reading ------------------------------------------------------------------------------------------------
-@dataclass
-class GTClip:
-    """One clip made by :func:`build` (see the module docstring)."""
-
-    path: Path
-    meta: dict
-    label: str = ""
-
-    @property
-    def name(self) -> str:
-        return self.meta.get("name", self.path.name)
-
-    @property
-    def n_frames(self) -> int:
-        return len(self.meta["frames"])
-
-    @property
-    def size_wh(self) -> tuple[int, int]:
-        return tuple(self.meta["size_wh"])
-
-    @property
-    def video(self) -> Path:
-        return self.path / self.meta["video"]
-
-    @property
-    def affines(self) -> np.ndarray:
-        return np.array([f["affine"] for f in self.meta["frames"]], np.float64)
-
-    @property
-    def fast(self) -> np.ndarray:
-        return np.array([f["fast"] for f in self.meta["frames"]], bool)
-
-    def mask(self, k: int) -> np.ndarray:
-        m = cv2.imread(str(self.path / (self.meta["masks"] % k)), cv2.IMREAD_GRAYSCALE)
-        if m is None:
-            raise BadInput(f"GT mask {k} of {self.path} is missing or unreadable", "rebuild the clip")
-        return m > 127
-
-    def alpha(self, k: int) -> np.ndarray:
-        a = cv2.imread(str(self.path / (self.meta["alpha"] % k)), cv2.IMREAD_GRAYSCALE)
-        if a is None:
-            raise BadInput(f"GT alpha {k} of {self.path} is missing or unreadable", "rebuild the clip")
-        return a.astype(np.float32) / 255.0
-
-    def plate(self) -> np.ndarray:
-        img = cv2.imread(str(self.path / self.meta["plate"]), cv2.IMREAD_COLOR)
-        if img is None:
-            raise BadInput(f"plate of {self.path} is missing or unreadable", "rebuild the clip")
-        return img
-
-    def frames(self, limit: int | None = None, verify: bool = True):
-        """Decoded frames in order; with ``verify`` each is checked against the md5 the builder stored (the
-        codec is lossless, so any difference means a damaged file or a decoder that changes pixels)."""
-        cap = cv2.VideoCapture(str(self.video))
-        if not cap.isOpened():
-            raise BadInput(f"cannot open {self.video}", "use an OpenCV with FFmpeg (FFV1), or rebuild the clip")
-        try:
-            n = self.n_frames if limit is None else min(limit, self.n_frames)
-            for k in range(n):
-                ok, frame = cap.read()
-                if not ok:
-                    raise BadInput(f"{self.video} ends at frame {k} of {self.n_frames}", "rebuild the clip")
-                if verify and frame_md5(frame) != self.meta["frames"][k]["md5"]:
-                    raise BadInput(f"frame {k} of {self.video} decodes differently from what was rendered",
-                                   "rebuild the clip with this OpenCV, or check the file")
-                yield frame
-        finally:
-            cap.release()
-
-
-def open_gt_videos(path) -> list[GTClip]:
-    """The clips of a folder made by :func:`build` (its ``manifest.json``), or of one clip folder."""
-    path = Path(path)
-    fix = "give a folder made by `python -m vbg_app.tools.gt_video --out DIR` (or one of its clip_NN folders)"
-    if not path.is_dir():
-        raise BadInput(f"GT video folder {path} not found", fix)
-    if (path / "clip.json").is_file():
-        folders = [path]
-    elif (path / "manifest.json").is_file():
-        try:
-            names = [c["name"] for c in json.loads((path / "manifest.json").read_text())["clips"]]
-        except (ValueError, KeyError, TypeError):
-            raise BadInput(f"{path / 'manifest.json'} is not a GT video manifest", fix) from None
-        folders = [path / n for n in names]
-    else:
-        raise BadInput(f"{path} holds neither manifest.json nor clip.json", fix)
-    clips = []
-    for f in folders:
-        try:
-            meta = json.loads((f / "clip.json").read_text())
-            if meta.get("schema") != SCHEMA:
-                raise ValueError
-        except (OSError, ValueError):
-            raise BadInput(f"{f / 'clip.json'} is missing or not a {SCHEMA} clip", fix) from None
-        if not (f / meta["video"]).is_file():
-            raise BadInput(f"{f / meta['video']} is missing", "rebuild the clip")
-        clips.append(GTClip(f, meta))
-    return clips
 
 
 # -- command ----------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import numpy as np
 from vbg_app import resources
 from vbg_app.compose import Compositor, ImageBackground
 from vbg_app.tools.eval_gt import DEFAULT_GT_BACKGROUND, KEY_BACKGROUND, KEY_BGR
-from vbg_app.tools.gt_video import open_gt_videos
+from vbg_app.tools.gt_clips import open_gt_videos
 from vbg_app.tools.metrics import (THRESHOLD, CompositeAccumulator, GTVideoAccumulator, alpha_from_key,
                                    ideal_composite)
 from vbg_app.pipeline import check_mask

@@ -1,5 +1,5 @@
 """Background plates from the training photos' own rooms: each photo with its person (mask dilated a little)
-filled away by push-pull interpolation (:func:`vbg_app.tools.gt_video.fill_holes`), written as JPEG files for the
+filled away by push-pull interpolation (:func:`vbg_app.tools.gt_sources.fill_holes`), written as JPEG files for the
 synthesis's ``backgrounds`` folders, so composites also land on real rooms and streets.
 
     python -m vbg_app.train.data.plates ../shared/data/portraits/ccp/train \\
@@ -21,7 +21,7 @@ from vbg_app.errors import BadInput
 def make_plate(img: np.ndarray, mask: np.ndarray, dilate_frac: float = 0.02, long_side: int = 640) -> np.ndarray:
     """``img`` (BGR uint8) with the pixels of ``mask`` (> 0 = person or ignore), dilated by ``dilate_frac`` of
     the image height, filled; scaled down to ``long_side``."""
-    from vbg_app.tools.gt_video import fill_holes
+    from vbg_app.tools.gt_sources import fill_holes
 
     s = long_side / max(img.shape[:2])
     if s < 1:
