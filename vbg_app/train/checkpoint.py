@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
 import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from vbg_app.errors import BadInput
@@ -113,3 +115,22 @@ def load_checkpoint(path, fix: str = FIX):
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise BadInput(f"{path} is not a ConnectNet checkpoint (torch.load cannot read it: {first[:100]})",
                        fix) from None
+
+
+def rng_state() -> dict:
+    """The RNG states as tensors and plain data (the numpy key array as a list): loadable with weights_only."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": random.getstate(), "numpy": (name, keys.tolist(), int(pos), int(has_gauss), float(cached)),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

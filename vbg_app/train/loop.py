@@ -1,6 +1,6 @@
 """The training loop behind ``vbg train --config vbg_app/train/configs/connectnet_v1.yaml``.
 
-What one run does (all settings in the YAML config; :data:`DEFAULTS` lists every key):
+What one run does (all settings in the YAML config; :data:`vbg_app.train.config.DEFAULTS` lists every key):
 
 * builds ConnectNet (:mod:`vbg_app.train.model`), initialised from PaddleSeg's released weights
   (:mod:`vbg_app.train.weights`, BN re-calibrated on a few training batches), at random, or from a
@@ -22,14 +22,15 @@ workers) and the epoch order comes from ``DistributedSampler(seed=seed)``; ``--r
 ``last.pt`` at the same sample. Multi-GPU: ``torchrun --nproc_per_node=N -m vbg_app.train --config ...``
 (DistributedDataParallel, one process per GPU, ``batch_size`` per process, NCCL; gloo on CPU). CUDA and
 mixed precision (``amp: true``) are used when a GPU is present.
+
+The parts: :mod:`~vbg_app.train.config` (defaults, YAML, overrides, checks), :mod:`~vbg_app.train.ddp` (process
+group and device), :mod:`~vbg_app.train.sampler` (resumable sharded sampling, loader workers),
+:mod:`~vbg_app.train.checkpoint` (``last.pt``/``best.pt``, RNG state), :mod:`~vbg_app.train.logs` (``log.csv``,
+``curves.png``); this module builds the model, data and optimizer, runs the loop, validates and exports.
 """
 from __future__ import annotations
 
-import copy
-import csv
-import datetime
 import math
-import os
 import random
 import sys
 import time
@@ -37,265 +38,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler, Sampler
+from torch.utils.data import DataLoader
 
 from vbg_app.errors import BadInput
-from vbg_app.train.checkpoint import load_checkpoint, save_checkpoint
+# the names below were all defined here before the split (#18): tests, vbg_app.train.cli and the loader workers
+# of a run that started before it (which unpickle _worker_init by this module's name) import them from here
+from vbg_app.train.checkpoint import (load_checkpoint, rng_state, save_checkpoint,  # noqa: F401
+                                      set_rng_state)
+from vbg_app.train.config import (DEFAULTS, RELEASED_ONNX, REPO_ROOT, _resolve_sources, aspect_sizes,  # noqa: F401
+                                  check_config, load_config, resolve_path, set_key)
+from vbg_app.train.ddp import DistInfo, pick_device
+from vbg_app.train.logs import CsvLog, plot_curves
+from vbg_app.train.sampler import ResumableSampler, _mp_context, _worker_init
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CALIBRATION_EPOCH = 1_000_000  # augmentation seed of the BN re-calibration batches (not a training epoch)
-RELEASED_ONNX = "../shared/models/reference/pphumanseg_v1_lite_398x224.onnx"
-
-DEFAULTS: dict = {
-    "name": None,  # run name (default: the config file's stem)
-    "seed": 0,
-    "input_size": [256, 144],  # training (and validation) input, width x height
-    "model": {
-        "init": "released",  # released | random | PATH to a .pt checkpoint (its "model" weights)
-        "released_onnx": RELEASED_ONNX,
-        "recalibrate_bn_batches": 8,  # after importing the released weights (their BN is folded)
-        "sync_bn": False,  # SyncBatchNorm across processes (multi-GPU with small per-GPU batches)
-    },
-    "data": {
-        "train": [],  # sources: paths or {path, kind, repeat, ...} (see vbg_app.train.data.datasets)
-        "val": [],  # labeled folders/list files, scored separately
-        "val_resize": "stretch",  # stretch | pad (letterbox) | aspect (each image at its own fit_size)
-        # per-batch input aspects [[W, H, weight], ...]: each batch draws one and is rendered at
-        # fit_size((W, H), input_size, "aspect") (about input_size's pixel count); [] = always input_size
-        "aspects": [],
-        "synthesis": {},  # Synthesizer options (see vbg_app.train.data.synthesis)
-        "workers": 1,  # loader worker processes per training process (0 = in the main process)
-    },
-    "loss": [{"type": "cross_entropy", "weight": 0.8}, {"type": "lovasz_softmax", "weight": 0.2}],
-    "distill": {"teacher": None, "teacher_on_labeled": False},  # a distillation loss term needs a teacher
-    "optimizer": {"type": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 4e-5, "nesterov": False},
-    "schedule": {"type": "poly", "power": 0.9, "end_lr": 0.0, "warmup_iters": 0},
-    "iters": 10000,
-    "batch_size": 16,
-    "val_every": 500,
-    # also write last.pt when this many seconds of wall time passed since the last one (0: only at
-    # validations); a long CPU run loses at most that much on a crash or a machine restart
-    "checkpoint_every_s": 0,
-    "val_at_start": True,
-    "log_every": 20,
-    "output": "runs/{name}",
-    "amp": True,  # CUDA only: float16 autocast with a gradient scaler
-    # CPU only: bfloat16 autocast of the forward pass (weights, optimizer and losses stay float32). About 2x
-    # faster steps on CPUs with AVX512-BF16 or AMX (measured for ConnectNet at 256x144, batch 16, 1 thread:
-    # 1.0 s instead of 2.0 s); slower on CPUs without them
-    "cpu_bf16": False,
-    "threads": 0,  # torch intra-op threads on the CPU (0 = torch's default)
-    # size default: input_size; checkpoint: best (by mean val IoU) | last; fit: the vbg.fit the model was
-    # trained for (stretch | letterbox | aspect, see vbg_app/engines/fit.py; aspect exports dynamic H and W)
-    "export": {"path": None, "size": None, "version": None, "checkpoint": "best", "fit": "stretch"},
-}
-
-
-# -- config ------------------------------------------------------------------------------------------------------
-def _merge(base: dict, over: dict, where: str = "") -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        if k not in base:
-            raise BadInput(f"unknown config key {where}{k}", f"known keys: {', '.join(base)}")
-        if isinstance(base[k], dict) and isinstance(v, dict) and k not in ("synthesis", "export"):
-            out[k] = _merge(base[k], v, f"{where}{k}.")
-        elif isinstance(base[k], dict) and isinstance(v, dict):
-            merged = dict(base[k])
-            merged.update(v)
-            out[k] = merged
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
-def set_key(cfg: dict, dotted: str, value) -> None:
-    """``cfg["a"]["b"] = value`` for ``dotted = "a.b"`` (value parsed as YAML when a string)."""
-    import yaml
-
-    if isinstance(value, str):
-        value = yaml.safe_load(value)
-    *path, last = dotted.split(".")
-    node = cfg
-    for k in path:
-        if not isinstance(node.get(k), dict):
-            raise BadInput(f"--set {dotted}: {k} is not a section", "use KEY.SUBKEY=VALUE with existing sections")
-        node = node[k]
-    node[last] = value
-
-
-def load_config(path: str | os.PathLike | None, overrides: list[str] = ()) -> dict:
-    """DEFAULTS <- the YAML file <- ``KEY=VALUE`` overrides; checks the result."""
-    import yaml
-
-    user: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise BadInput(f"config {p} does not exist", "see vbg_app/train/configs/ for examples")
-        try:
-            user = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise BadInput(f"config {p} is not valid YAML ({exc})", "fix the file") from None
-        if not isinstance(user, dict):
-            raise BadInput(f"config {p} is not a mapping", "write KEY: VALUE lines")
-    cfg = _merge(DEFAULTS, user)
-    for item in overrides:
-        if "=" not in item:
-            raise BadInput(f"--set {item!r} has no '='", "write --set KEY=VALUE, e.g. --set iters=200")
-        k, v = item.split("=", 1)
-        top = k.split(".")[0]
-        if top not in DEFAULTS:
-            raise BadInput(f"unknown config key {top}", f"known keys: {', '.join(DEFAULTS)}")
-        set_key(cfg, k, v)
-    if cfg["name"] is None:
-        cfg["name"] = Path(path).stem if path else "run"
-    check_config(cfg)
-    return cfg
-
-
-def check_config(cfg: dict) -> None:
-    w, h = cfg["input_size"]
-    if w < 32 or h < 32 or w % 2 or h % 2:
-        raise BadInput(f"input_size {w}x{h} is unusable", "use even sizes of at least 32, e.g. [256, 144]")
-    for key in ("iters", "batch_size", "val_every", "log_every"):
-        if int(cfg[key]) < 1:
-            raise BadInput(f"{key} must be at least 1", f"set {key} to a positive integer")
-    if not cfg["data"]["train"]:
-        raise BadInput("no training data", "list sources under data.train")
-    if cfg["optimizer"]["type"].lower() not in ("sgd", "adamw"):
-        raise BadInput(f"optimizer {cfg['optimizer']['type']!r} is unknown", "use sgd or adamw")
-    if cfg["export"].get("checkpoint", "best") not in ("best", "last"):
-        raise BadInput(f"export.checkpoint {cfg['export']['checkpoint']!r} is unknown", "use best or last")
-    from vbg_app.engines.fit import FITS
-
-    if cfg["export"].get("fit", "stretch") not in FITS:
-        raise BadInput(f"export.fit {cfg['export']['fit']!r} is unknown", f"use {', '.join(FITS)}")
-    if cfg["data"]["val_resize"] not in ("stretch", "pad", "aspect"):
-        raise BadInput(f"data.val_resize {cfg['data']['val_resize']!r} is unknown", "use stretch, pad or aspect")
-    aspect_sizes(cfg)  # checks data.aspects
-    if cfg["schedule"]["type"] not in ("poly", "constant"):
-        raise BadInput(f"schedule {cfg['schedule']['type']!r} is unknown", "use poly or constant")
-
-
-def resolve_path(p) -> str:
-    """Relative paths are taken from the current directory, else from the repository root."""
-    path = Path(os.path.expanduser(str(p)))
-    if path.is_absolute() or path.exists():
-        return str(path)
-    alt = REPO_ROOT / path
-    return str(alt) if alt.exists() else str(path)
-
-
-def _resolve_sources(specs):
-    out = []
-    for s in specs:
-        if isinstance(s, dict):
-            s = dict(s)
-            if "path" in s:
-                s["path"] = resolve_path(s["path"])
-            if "root" in s:
-                s["root"] = resolve_path(s["root"])
-            if s.get("soft") is not None:
-                s["soft"] = resolve_path(s["soft"])
-            out.append(s)
-        else:
-            out.append(resolve_path(s))
-    return out
-
-
-# -- distributed -------------------------------------------------------------------------------------------------
-class DistInfo:
-    def __init__(self) -> None:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        self.enabled = self.world > 1
-        self.main = self.rank == 0
-
-    def init(self, device: torch.device) -> None:
-        if self.enabled and not dist.is_initialized():
-            backend = "nccl" if device.type == "cuda" else "gloo"
-            dist.init_process_group(backend, timeout=datetime.timedelta(minutes=30))
-
-    def barrier(self) -> None:
-        if self.enabled:
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.enabled and dist.is_initialized():
-            dist.destroy_process_group()
-
-
-def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            from vbg_app.errors import DeviceUnavailable
-            raise DeviceUnavailable("CUDA is not available to PyTorch", "use --device cpu or install a CUDA build")
-        if name == "cuda":
-            name = f"cuda:{local_rank}"
-        torch.cuda.set_device(torch.device(name))
-    return torch.device(name)
-
-
-class ResumableSampler(Sampler):
-    """An endless stream of ``(epoch, index)`` keys: each epoch's order (and this process's shard) is
-    ``DistributedSampler(shuffle=True, seed=seed)`` at that epoch; ``start`` skips that many keys of this
-    process's stream (resume)."""
-
-    def __init__(self, n: int, world: int = 1, rank: int = 0, seed: int = 0, start: int = 0,
-                 sizes=(), batch_size: int = 1) -> None:
-        self.n, self.world, self.rank, self.seed, self.start = n, world, rank, seed, int(start)
-        # sizes: [((w, h), weight), ...]; each run of batch_size keys gets one size (the same batch), drawn
-        # from (seed, batch number) so that resume and every DDP rank agree
-        self.sizes = [tuple(int(v) for v in s) for s, _ in sizes]
-        wsum = float(sum(wt for _, wt in sizes)) if sizes else 0.0
-        self.size_p = np.array([wt / wsum for _, wt in sizes]) if sizes else None
-        self.batch_size = max(1, int(batch_size))
-
-        class _Len:
-            def __len__(_self):
-                return n
-
-        self._sampler = DistributedSampler(_Len(), num_replicas=world, rank=rank, shuffle=True, seed=seed,
-                                           drop_last=False)
-        self.per_epoch = len(self._sampler)
-
-    def __iter__(self):
-        epoch, skip = divmod(self.start, self.per_epoch)
-        while True:
-            self._sampler.set_epoch(epoch)
-            for j, i in enumerate(self._sampler):
-                if j >= skip:
-                    if self.sizes:
-                        b = (epoch * self.per_epoch + j) // self.batch_size
-                        k = int(np.random.default_rng([self.seed, 7919, b]).choice(len(self.sizes), p=self.size_p))
-                        yield (epoch, int(i), self.sizes[k])
-                    else:
-                        yield (epoch, int(i))
-            skip = 0
-            epoch += 1
-
-    def __len__(self) -> int:  # endless; DataLoader only needs it for len(loader), which is not used
-        return 2 ** 62
-
-
-def _mp_context():
-    """Loader workers are started with ``forkserver`` (``spawn`` where missing), never a bare ``fork``: a
-    forked child inherits OpenCV's and OpenMP's thread pools half-locked and can hang in its first
-    ``cv2`` call (seen here: a worker stuck on a futex after the BN re-calibration ran in the parent)."""
-    import multiprocessing as mp
-
-    return mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-
-
-def _worker_init(_worker_id: int) -> None:
-    import cv2
-
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
 
 
 # -- building blocks -----------------------------------------------------------------------------------------------
@@ -316,21 +72,6 @@ def build_datasets(cfg: dict):
         if names.count(n) > 1:
             vals[i].name = f"{n}{i}"
     return train, vals
-
-
-def aspect_sizes(cfg: dict) -> list:
-    """``[((w, h), weight), ...]`` of ``data.aspects`` at ``input_size``'s pixel budget (empty: fixed size)."""
-    from vbg_app.engines.fit import fit_size
-
-    out = []
-    for a in cfg["data"].get("aspects") or []:
-        if not (isinstance(a, (list, tuple)) and len(a) == 3 and all(isinstance(v, (int, float)) for v in a)
-                and a[0] > 0 and a[1] > 0 and a[2] >= 0):
-            raise BadInput(f"data.aspects entry {a!r} is not [W, H, weight]", "e.g. data.aspects: [[16, 9, 0.5], [2, 3, 0.5]]")
-        out.append((fit_size((a[0] * 1000, a[1] * 1000), tuple(cfg["input_size"]), "aspect"), float(a[2])))
-    if out and sum(w for _, w in out) <= 0:
-        raise BadInput("data.aspects weights sum to 0", "give at least one aspect a positive weight")
-    return out
 
 
 def build_model(cfg: dict, train_ds=None, device=torch.device("cpu"), log=print):
@@ -447,112 +188,13 @@ def validate(model: torch.nn.Module, vals, device, batch_size: int = 8, workers:
     return out
 
 
-# -- checkpoints / logs ------------------------------------------------------------------------------------------------
+
+
+# -- the loop ---------------------------------------------------------------------------------------------------------
 def _unwrap(model):
     return model.module if hasattr(model, "module") else model
 
 
-def rng_state() -> dict:
-    """The RNG states as tensors and plain data (the numpy key array as a list): loadable with weights_only."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"python": random.getstate(), "numpy": (name, keys.tolist(), int(pos), int(has_gauss), float(cached)),
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-class CsvLog:
-    """``log.csv``: one row per log interval; validation columns filled on validation rows."""
-
-    def __init__(self, path: Path, columns: list[str], append: bool) -> None:
-        self.path = path
-        self.columns = columns
-        if not (append and path.is_file()):
-            with path.open("w", newline="") as f:
-                csv.writer(f).writerow(columns)
-
-    def write(self, row: dict) -> None:
-        with self.path.open("a", newline="") as f:
-            csv.writer(f).writerow([_fmt(row.get(c, "")) for c in self.columns])
-
-    def truncate_after(self, iteration: int) -> None:
-        """Drop rows past ``iteration`` (resuming from an older checkpoint)."""
-        if not self.path.is_file():
-            return
-        with self.path.open(newline="") as f:
-            rows = list(csv.reader(f))
-        keep = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) <= iteration]
-        with self.path.open("w", newline="") as f:
-            csv.writer(f).writerows(keep)
-
-
-def _fmt(v):
-    if isinstance(v, float):
-        return "" if math.isnan(v) else f"{v:.6g}"
-    return v
-
-
-def plot_curves(csv_path: Path, png_path: Path, title: str = "") -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with csv_path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return
-    cols = list(rows[0].keys())
-
-    def series(col):
-        xs, ys = [], []
-        for r in rows:
-            if r.get(col, "") not in ("", None):
-                xs.append(int(float(r["iter"])))
-                ys.append(float(r[col]))
-        return xs, ys
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for c in cols:
-        if c == "loss" or c.startswith("loss/"):
-            xs, ys = series(c)
-            if xs:
-                ax1.plot(xs, ys, label=c, lw=1.6 if c == "loss" else 1.0)
-    xs, ys = series("train_iou")
-    if xs:
-        ax1.plot(xs, ys, label="train IoU (batch)", lw=0.8, alpha=0.6)
-    ax1.set_xlabel("iteration")
-    ax1.set_title("training")
-    ax1.grid(alpha=0.3)
-    ax1.legend(fontsize=8)
-    for c in cols:
-        if c.endswith("/iou") or c.endswith("/sc") or c.endswith("/miou"):
-            xs, ys = series(c)
-            if xs:
-                ax2.plot(xs, ys, marker="o", ms=3, label=c, ls="-" if c.endswith("/iou") else "--")
-    ax2.set_xlabel("iteration")
-    ax2.set_title("validation (at the training input size)")
-    ax2.grid(alpha=0.3)
-    ax2.legend(fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    tmp = png_path.with_name(png_path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(png_path)
-
-
-# -- the loop ---------------------------------------------------------------------------------------------------------
 def train(cfg: dict, resume: str | None = None, export_path: str | None = None, device_name: str = "auto",
           progress: bool = True, log=None, stop_at: int | None = None) -> dict:
     """Run the training described by ``cfg`` (see :func:`load_config`); returns a summary dict.
