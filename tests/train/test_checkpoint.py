@@ -77,6 +77,7 @@ def test_resume_and_model_init_refuse_a_checkpoint_that_would_run_code(tmp_path,
     assert not (run / "out" / "last.pt").exists()
 
 
+@pytest.mark.slow  # a training burst
 def test_a_real_checkpoint_is_plain_data_and_resumes_and_exports(tmp_path, capsys):
     """A short burst of vbg train: its last.pt loads with weights_only=True and no allow-list, the run resumes
     from it to the end, and vbg export turns it into a model."""

@@ -75,6 +75,40 @@ def test_config_errors_and_overrides(tmp_path):
         load_config(tmp_path / "missing.yaml")
 
 
+STOP_AT_TORCH = """
+import os, sys
+class StopAtTorch:  # torch's first import ends the process, saying what OMP_WAIT_POLICY was then
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            print("torch imported with", os.environ.get("OMP_WAIT_POLICY"), flush=True)
+            os._exit(0)
+sys.meta_path.insert(0, StopAtTorch())
+import vbg_app.train.cli
+print("after importing vbg_app.train.cli:", os.environ.get("OMP_WAIT_POLICY"), flush=True)
+from vbg_app import cli
+cli.main(sys.argv[1:])
+print("torch never imported")
+"""
+
+
+@pytest.mark.parametrize("preset", [None, "ACTIVE"])
+def test_passive_openmp_is_set_by_vbg_train_before_torch_loads_not_by_importing_it(tmp_path, preset):
+    """Importing vbg_app.train.cli leaves the process's OpenMP alone; `vbg train` sets OMP_WAIT_POLICY=PASSIVE
+    before torch (whose OpenMP reads it once) is imported, unless the user set a value."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    res = subprocess.run([sys.executable, "-c", STOP_AT_TORCH, "train", "--config", str(SMOKE), "--output",
+                          str(tmp_path / "run")], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.splitlines() == [f"after importing vbg_app.train.cli: {preset}",
+                                       f"torch imported with {preset or 'PASSIVE'}"]
+
+
 def test_poly_schedule_with_warmup():
     cfg = {"iters": 100, "optimizer": {"lr": 0.1}, "schedule": {"type": "poly", "power": 0.9, "warmup_iters": 10,
                                                                  "end_lr": 0.0}}
@@ -125,6 +159,7 @@ def test_per_batch_aspects_one_size_per_batch_resumable_and_checked():
 
 
 # -- training ------------------------------------------------------------------------------------------------------
+@pytest.mark.slow  # a training burst
 def test_smoke_training_loss_decreases_and_writes_outputs(tmp_path, capsys):
     out = tmp_path / "run"
     onnx_path = tmp_path / "smoke.onnx"
@@ -152,6 +187,7 @@ def test_smoke_training_loss_decreases_and_writes_outputs(tmp_path, capsys):
     assert "best val IoU" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a training burst
 def test_training_at_per_batch_aspects_with_aspect_validation(tmp_path):
     """data.aspects + val_resize aspect (the vbg.fit = aspect recipe) train, validate and export a dynamic model."""
     import onnx
@@ -170,6 +206,7 @@ def test_training_at_per_batch_aspects_with_aspect_validation(tmp_path):
     assert [d.dim_param for d in dims[2:]] == ["height", "width"]
 
 
+@pytest.mark.slow  # a training burst
 def test_resume_reproduces_an_uninterrupted_run(tmp_path):
     over = ["iters=12", "val_every=6", "log_every=3", "loss=[cross_entropy, lovasz_softmax]"]
     straight = train(load_config(SMOKE, over + [f"output={tmp_path / 'a'}"]), progress=False, log=lambda s: None)
@@ -188,6 +225,7 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
         train(load_config(SMOKE, over + [f"output={tmp_path / 'c'}"]), resume="auto", progress=False)
 
 
+@pytest.mark.slow  # a training burst
 def test_cpu_bf16_runs_the_forward_in_bfloat16_and_keeps_float32_weights(tmp_path):
     """cpu_bf16: the forward pass runs under bfloat16 autocast (its result differs from float32), weights stay
     float32 and the loss stays finite."""
@@ -201,6 +239,7 @@ def test_cpu_bf16_runs_the_forward_in_bfloat16_and_keeps_float32_weights(tmp_pat
     assert all(np.isfinite(float(r["loss"])) for r in read_log(tmp_path / "bf16" / "log.csv") if r["loss"])
 
 
+@pytest.mark.slow  # a training burst
 def test_loader_workers_do_not_change_the_training(tmp_path):
     """A worker process (started with forkserver) makes exactly the samples the main process would."""
     over = ["iters=4", "val_every=4", "log_every=2", "loss=[cross_entropy]", "data.synthesis.p_occluder=0.3"]
@@ -213,6 +252,7 @@ def test_loader_workers_do_not_change_the_training(tmp_path):
         assert torch.equal(sa[k], sb[k]), k
 
 
+@pytest.mark.slow  # a training burst
 def test_bench_prints_the_three_figures(capsys):
     rc = cli.main(["--config", str(SMOKE), "--bench", "--bench-iters", "2"])
     assert rc == 0

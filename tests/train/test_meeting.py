@@ -227,6 +227,7 @@ from tests.train.test_loop import SMOKE, read_log  # noqa: E402
 SMOKE_V4 = SMOKE.with_name("smoke_v4.yaml")
 
 
+@pytest.mark.slow  # a training burst
 def test_smoke_v4_distils_towards_cached_soft_labels_without_a_live_teacher(tmp_path):
     """The v4 paths (meeting synthesis, cached soft labels, distillation) train: every term is logged, the
     loss goes down, and the checkpoint holds the samples seen."""
@@ -246,6 +247,7 @@ def test_smoke_v4_distils_towards_cached_soft_labels_without_a_live_teacher(tmp_
         train(plain, progress=False, log=lambda s: None)
 
 
+@pytest.mark.slow  # a training burst
 def test_checkpoints_by_wall_time_resume_exactly(tmp_path):
     """checkpoint_every_s writes last.pt between validations; resuming from such a mid-run checkpoint ends
     where an uninterrupted run ends."""

@@ -17,10 +17,13 @@ import argparse
 import os
 import sys
 
-# OpenMP threads that spin while they wait make PyTorch many times slower on a CPU shared with other
-# processes (measured: 30x on the 2-core box with a loaded neighbour); passive waiting costs nothing
-# measurable otherwise. Only effective when torch is not imported yet.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+def passive_openmp() -> None:
+    """OpenMP threads that spin while they wait make PyTorch many times slower on a CPU shared with other
+    processes (measured: 30x on the 2-core box with a loaded neighbour); passive waiting costs nothing
+    measurable otherwise. Set for the training process (and its loader workers) only, by ``vbg train`` before
+    it imports torch (OpenMP reads it once, when torch loads); a value already set is kept."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args):
-    from vbg_app.train.loop import load_config
+    from vbg_app.train.config import load_config
 
     overrides = list(args.set)
     for key, value in (("output", args.output), ("iters", args.iters), ("batch_size", args.batch_size),
@@ -56,6 +59,7 @@ def _config(args):
 
 
 def run(args: argparse.Namespace) -> int:
+    passive_openmp()
     cfg = _config(args)
     if args.bench:
         return bench(cfg, args.bench_iters, args.device)
@@ -82,7 +86,8 @@ def bench(cfg: dict, iters: int = 20, device_name: str = "auto") -> int:
     import torch
 
     from vbg_app.train.data.datasets import benchmark
-    from vbg_app.train.loop import build_datasets, build_optimizer, pick_device
+    from vbg_app.train.ddp import pick_device
+    from vbg_app.train.loop import build_datasets, build_optimizer
     from vbg_app.train.losses import build_loss
     from vbg_app.train.losses.semantic_connectivity import bench as sc_bench
     from vbg_app.train.model import ConnectNet
