@@ -282,7 +282,8 @@ def _load_models(args) -> list[Model]:
     return models
 
 
-def _frames(path: Path, limit: int | None):
+def video_frames(path: Path, limit: int | None = None):
+    """The frames of a video file in order (at most ``limit``); BadInput when it cannot be opened."""
     cap = _open_video(path)
     try:
         n = 0
@@ -466,7 +467,7 @@ def run(args) -> int:
                 agree = {m.label: TeacherAgreement() for m in models}
                 times = {m.label: [] for m in models}
                 n = 0
-                for frame in _frames(vid.path, limit):
+                for frame in video_frames(vid.path, limit):
                     labels = teacher_labels.read(vid.path, n, frame.shape) if teacher_labels else None
                     for m in models:
                         prob = m.segment(frame, times[m.label])

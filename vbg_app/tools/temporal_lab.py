@@ -105,18 +105,12 @@ def run_candidate(text: str, clips, datas, probs, refine: bool, bg_img_spec: str
 
 def video_flicker(paths: list[str], candidates: list[str], engine: str, model: str | None, cache: Path,
                   threads: int) -> list[dict]:
+    from vbg_app.tools.evaluate import video_frames
     from vbg_app.tools.metrics import FlickerAccumulator
 
     rows = []
     for path in paths:
-        cap = cv2.VideoCapture(path)
-        frames = []
-        while True:
-            ok, f = cap.read()
-            if not ok:
-                break
-            frames.append(f)
-        cap.release()
+        frames = list(video_frames(Path(path)))
         key = cache / f"probs_{engine}_{Path(path).stem}.npy"
         if key.exists():
             probs = np.load(key)
