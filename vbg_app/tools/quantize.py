@@ -22,7 +22,6 @@ upsampling decides the mask edge, and costs little.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
