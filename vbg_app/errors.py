@@ -50,6 +50,18 @@ class OutputFailed(VbgError):
     exit_code = EXIT_OUTPUT_FAILED
 
 
+def describe(exc: BaseException | None) -> str:
+    """One line for any exception: a :class:`VbgError`'s own line (what, fix), else ``Type: message``."""
+    if exc is None:
+        return ""
+    return exc.one_line() if isinstance(exc, VbgError) else f"{type(exc).__name__}: {exc}"
+
+
+def problem(exc: BaseException | None) -> str:
+    """What failed, without the fix (a shell that handles the failure gives its own advice)."""
+    return exc.what if isinstance(exc, VbgError) else describe(exc)
+
+
 def guarded(run, args) -> int:
     """``run(args)``'s exit code; a :class:`VbgError` becomes ``error: <what>. <fix>.`` on stderr and its code."""
     import sys

@@ -14,8 +14,13 @@ output on the other: measured, that split balances the two halves best), so thro
 slower half instead of their sum, while every output frame is still blended with the mask computed from
 that very frame (no mask lag).
 
-Live changes (the GUI needs them) go through the setters: each builds the new stage in the caller's
-thread (so a bad background raises there, with its message) and swaps it in between two frames. A stage
+Live changes (the GUI needs them) go through the methods, called between two runs or from the thread that
+runs the pipeline: ``set_background``, ``set_filter``, ``set_compositing`` build or change the stage in the
+caller's thread (so a bad background raises there, with its message); ``set_source`` and ``set_segmenter`` swap
+in a stage opened elsewhere (seconds for a camera or a model: :mod:`vbg_app.assembly` opens them the way
+``build_pipeline`` does), dropping the filter's history; ``open_sink``/``close_sink`` switch the output (the
+GUI's virtual camera). ``drop_sink_after`` is the live output's health rule: after that many failed sends in
+a row the sink is closed and :meth:`take_dropped_sink` says why, once. A stage
 that fails on one frame never stops the pipeline: the error is recorded in ``stats.last_error``, logged
 once per distinct message, and the frame is skipped; the source ending stops it cleanly and the sink is
 closed, so a recording keeps everything written so far.
@@ -39,22 +44,19 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vbg_app.errors import VbgError
+from vbg_app.errors import VbgError, describe
 from vbg_app.frames import MAX_SIZE_WH, MIN_SIDE, check_frame, check_mask, to_bgr8  # noqa: F401 (re-exported)
+from vbg_app.stats import STAGES, PipelineStats  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
-    from vbg_app.config import PipelineConfig
     from vbg_app.protocols import Compositor, Segmenter, Sink, Source, TemporalFilter
 
 log = logging.getLogger(__name__)
 
-STAGES = ("capture", "inference", "filter", "composite", "output")
 
 
 def render_card(size_wh: tuple[int, int], title: str, detail: str = "") -> np.ndarray:
@@ -84,72 +86,6 @@ def render_card(size_wh: tuple[int, int], title: str, detail: str = "") -> np.nd
                     max(1, round(base * f * 2)), cv2.LINE_AA)
         y += baseline + gap
     return img
-
-
-class _Window:
-    """Rolling window of the last ``n`` samples with a cheap median."""
-
-    def __init__(self, n: int = 120) -> None:
-        self.values: deque[float] = deque(maxlen=n)
-
-    def add(self, v: float) -> None:
-        self.values.append(v)
-
-    def median(self) -> float:
-        return float(np.median(self.values)) if self.values else 0.0
-
-
-@dataclass
-class PipelineStats:
-    frames: int = 0
-    dropped: int = 0
-    errors: int = 0
-    last_error: str = ""
-    provider: str = ""
-    fallback_reason: str = ""   # why the segmenter runs on another provider than asked ("" = as asked)
-    source_state: str = "ok"    # ok | reconnecting (a ReconnectingSource lost its device)
-    source_error: str = ""
-    sink_state: str = "ok"      # ok | error (the last send failed)
-    sink_error: str = ""
-    sink_problem: str = ""      # sink_error without the fix (a shell that handles the failure gives its own advice)
-    sink_errors_in_row: int = 0  # consecutive failed sends (0 after one that worked)
-    held: int = 0               # frames repeated while no new frame came
-    cards: int = 0              # "camera unavailable" cards sent
-    stage_ms: dict = field(default_factory=lambda: {s: _Window() for s in STAGES})
-    latency_ms: _Window = field(default_factory=_Window)
-    _stamps: deque = field(default_factory=lambda: deque(maxlen=61))
-
-    def tick(self, now: float) -> None:
-        self.frames += 1
-        self._stamps.append(now)
-
-    @property
-    def fps(self) -> float:
-        if len(self._stamps) < 2:
-            return 0.0
-        span = self._stamps[-1] - self._stamps[0]
-        return (len(self._stamps) - 1) / span if span > 0 else 0.0
-
-    def medians(self) -> dict[str, float]:
-        return {s: w.median() for s, w in self.stage_ms.items()}
-
-    def summary(self) -> str:
-        ms = " ".join(f"{k} {v:.1f}" for k, v in self.medians().items())
-        provider = self.provider + (f" (fallback: {self.fallback_reason[:80]})" if self.fallback_reason else "")
-        text = f"{self.fps:5.1f} fps | {provider} | latency {self.latency_ms.median():.1f} ms | ms: {ms}"
-        if self.source_state != "ok":
-            text += f" | camera lost, reconnecting: {self.source_error}"
-        if self.sink_state != "ok":
-            text += f" | output failing: {self.sink_error}"
-        return text + (f" | last error: {self.last_error}" if self.last_error else "")
-
-    def as_dict(self) -> dict:
-        return {"frames": self.frames, "fps": self.fps, "provider": self.provider,
-                "latency_ms": self.latency_ms.median(), "stage_ms": self.medians(),
-                "dropped": self.dropped, "errors": self.errors, "last_error": self.last_error,
-                "fallback_reason": self.fallback_reason, "source_state": self.source_state,
-                "source_error": self.source_error, "sink_state": self.sink_state, "sink_error": self.sink_error,
-                "sink_errors_in_row": self.sink_errors_in_row, "held": self.held, "cards": self.cards}
 
 
 class Pipeline:
@@ -194,10 +130,39 @@ class Pipeline:
         # with stop_on_output_failure, the run ends; the owner re-raises output_failure (vbg run: exit 4)
         self.output_failure: VbgError | None = None
         self.stop_on_output_failure = True
+        # a live output that fails this many sends in a row is closed and replaced by a NullSink (None: never;
+        # vbg run keeps retrying its virtual camera, the GUI sets 3 and shows the switch off)
+        self.drop_sink_after: int | None = None
+        self._dropped_sink: BaseException | None = None
+        self.fallbacks: list = []  # vbg_app.assembly.Fallback: stages build_pipeline(fallback=True) replaced
 
-    # -- live configuration ----------------------------------------------------------------------
+    # -- live configuration (between two runs, or from the thread that calls run()/step()) ----------
     def set_background(self, spec) -> None:
+        """A new background (spec text, a vbg_app.specs dataclass or a Background); BadInput keeps the old."""
         self.compositor.set_background(spec)
+
+    def set_compositing(self, refine: bool | None = None, mirror: bool | None = None) -> None:
+        """Edge refinement and mirroring, live (the compositor flips frame and mask itself: the filter's
+        history never changes orientation, so it is kept)."""
+        if refine is not None:
+            self.compositor.refine = bool(refine)
+        if mirror is not None:
+            self.compositor.mirror = bool(mirror)
+
+    def set_source(self, source: Source) -> None:
+        """Swap in an opened source (opening a camera takes seconds: do it elsewhere, e.g. with
+        :func:`vbg_app.assembly.open_source_for`); the old one is closed. The filter's history is dropped, and
+        a pipeline whose source ended or failed runs again."""
+        old, self.source = self.source, source
+        self.ended = False
+        self.source_failure, self._bad_since, self._bad_count, self._good_frames = None, None, 0, 0
+        self.stats.source_state, self.stats.source_error = "ok", ""
+        self.temporal.reset()
+        if old is not None and old is not source:
+            try:
+                old.close()
+            except Exception as exc:
+                log.warning("closing %s failed: %s", type(old).__name__, exc)
 
     def set_filter(self, temporal) -> None:
         if isinstance(temporal, str):
@@ -213,10 +178,24 @@ class Pipeline:
         if old is not None and old is not segmenter:
             old.close()
 
-    def set_sink(self, sink) -> None:
+    def open_sink(self, spec, fps: float | None = None) -> Sink:
+        """Open the sink ``spec`` (``vcam``, ``file:PATH`` ...) at the source's size and ``fps`` (default: the
+        source's) and swap it in; a VbgError leaves the current sink."""
+        from vbg_app.sinks import open_sink
+
+        sink = open_sink(spec, self.source.size_wh, fps or getattr(self.source, "fps", 0) or 30.0)
+        self.set_sink(sink)
+        return sink
+
+    def close_sink(self) -> None:
+        """Send to nowhere (the preview goes on); the current sink is closed."""
+        from vbg_app.sinks import NullSink
+
+        self.set_sink(NullSink())
+
+    def set_sink(self, sink: Sink) -> None:
         old, self.sink = self.sink, sink
-        self.stats.sink_state, self.stats.sink_error, self.stats.sink_errors_in_row = "ok", "", 0
-        self.stats.sink_problem = ""
+        self.stats.sink_exception, self.stats.sink_errors_in_row = None, 0
         self.output_failure = None
         if old is not None and old is not sink:
             try:
@@ -225,15 +204,13 @@ class Pipeline:
                 log.warning("closing %s failed: %s", type(old).__name__, exc)
 
     # -- one frame ---------------------------------------------------------------------------------
-    def _record_error(self, where: str, exc: BaseException) -> str:
-        self.stats.errors += 1
-        text = exc.one_line() if isinstance(exc, VbgError) else f"{type(exc).__name__}: {exc}"
-        self.stats.last_error = f"{where}: {text}"
+    def _record_error(self, where: str, exc: BaseException) -> None:
+        text = describe(exc)
         if text not in self._seen_errors:  # log each distinct failure once, not once per frame
             if len(self._seen_errors) < 1000:  # hours of varied errors must not grow memory without bound
                 self._seen_errors.add(text)
             log.warning("%s failed: %s", where, text, exc_info=not isinstance(exc, VbgError))
-        return text
+        self.stats.record(where, exc)
 
     def _unusable(self, exc: BaseException) -> None:
         """Count a frame that came and was refused (or a read that raised); past both limits (see __init__)
@@ -242,7 +219,7 @@ class Pipeline:
         if self._bad_since is None:
             self._bad_since, self._bad_count = now, 0
         self._bad_count += 1
-        self._last_bad = exc
+        self._last_bad = exc.with_traceback(None)
         if self._bad_count >= self.unusable_after_n and now - self._bad_since >= self.unusable_after_s \
                 and self.source_failure is None:
             self._give_up(f"gave no usable frame in {self._bad_count} tries over {now - self._bad_since:.1f} s")
@@ -251,7 +228,7 @@ class Pipeline:
         from vbg_app.errors import BadInput
 
         exc = self._last_bad
-        why = exc.what if isinstance(exc, VbgError) else f"{type(exc).__name__}: {exc}"
+        why = exc.what if isinstance(exc, VbgError) else describe(exc)
         fix = exc.fix if isinstance(exc, VbgError) and exc.fix else "use another source"
         name = getattr(self.source, "description", "") or "the source"
         self.source_failure = BadInput(f"{name} {how}: {why}", fix)
@@ -348,25 +325,38 @@ class Pipeline:
             self.sink.send(out)
         except OutputFailed as exc:  # for good: the sink closed its file (what was written is kept)
             self.output_failure = exc
-            st.errors += 1
-            st.sink_state, st.sink_error = "error", exc.one_line()
-            st.sink_problem, st.last_error = exc.what, f"output: {exc.one_line()}"
+            st.record("output", exc)
+            st.sink_exception = exc
             st.sink_errors_in_row += 1
             log.info("output failed: %s", exc.one_line())  # the owner reports it (vbg run: its error line)
             if self.stop_on_output_failure:
                 self._stop.set()
             return False
         except Exception as exc:
-            st.sink_state, st.sink_error = "error", self._record_error("output", exc)
-            st.sink_problem = exc.what if isinstance(exc, VbgError) else st.sink_error
+            self._record_error("output", exc)
+            st.sink_exception = st.last_exception
             st.sink_errors_in_row += 1
+            if self.drop_sink_after and st.sink_errors_in_row >= self.drop_sink_after:
+                self._drop_sink()
             return False
         finally:
             self._last_send_t = time.perf_counter()
-        if st.sink_state != "ok":
-            st.sink_state, st.sink_error = "ok", ""
-        st.sink_errors_in_row = 0
+        st.sink_exception, st.sink_errors_in_row = None, 0
         return True
+
+    def _drop_sink(self) -> None:
+        """The health rule for a live output (``drop_sink_after`` failed sends in a row, e.g. a virtual camera
+        that keeps refusing frames): close it and send to nowhere; :meth:`take_dropped_sink` says why, once."""
+        why = self.stats.sink_exception
+        log.warning("output %s failed %d times in a row, closed: %s", getattr(self.sink, "description", "?"),
+                    self.stats.sink_errors_in_row, describe(why))
+        self.close_sink()  # the preview goes on
+        self._dropped_sink = why
+
+    def take_dropped_sink(self) -> BaseException | None:
+        """Why the output was closed by the ``drop_sink_after`` rule since the last call (None: it was not)."""
+        why, self._dropped_sink = self._dropped_sink, None
+        return why
 
     def _hold(self) -> bool:
         """Keep a live output alive while no new frame is composed: repeat the last frame after
@@ -516,36 +506,4 @@ class Pipeline:
         self.close()
 
 
-def build_pipeline(config: PipelineConfig, overwrite: bool = False) -> Pipeline:
-    """Open every stage a :class:`~vbg_app.config.PipelineConfig` names; on failure close what was opened.
-    ``overwrite``: a file sink may replace an existing file (otherwise that is refused)."""
-    from vbg_app.compose import Compositor
-    from vbg_app.engines import create_segmenter
-    from vbg_app.sinks import open_sink
-    from vbg_app.sources import open_source
-    from vbg_app.temporal import create_filter
-
-    opened = []
-    try:
-        temporal = create_filter(config.smoothing)
-        compositor = Compositor(config.background, refine=config.refine, mirror=config.mirror,
-                                cleanup=config.cleanup)
-        source = open_source(config.source, size=config.size, fps=config.fps, realtime=config.realtime,
-                             loop=config.loop, reconnect=True)  # a camera that goes away is reopened (ReconnectingSource)
-        opened.append(source)
-        segmenter = create_segmenter(config.engine, config.model, config.provider, config.threads)
-        opened.append(segmenter)
-        if getattr(config, "battery_saver", False):
-            from vbg_app.saver import BatterySaver
-            segmenter = opened[-1] = BatterySaver(segmenter)
-        sink = open_sink(config.sink, source.size_wh, config.fps or source.fps or 30.0,
-                         overwrite=overwrite)
-        opened.append(sink)
-    except BaseException:
-        for stage in reversed(opened):
-            try:
-                stage.close()
-            except Exception:
-                pass
-        raise
-    return Pipeline(source, segmenter, temporal, compositor, sink)
+from vbg_app.assembly import build_pipeline  # noqa: E402,F401  (the way to make a Pipeline; it imports this module)

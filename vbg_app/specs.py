@@ -166,8 +166,8 @@ class BlurSpec:
     def from_arg(cls, arg, registry=None) -> "BlurSpec":
         if arg is None:
             return cls()
-        if not re.fullmatch(r"[+-]?[0-9]+", arg):
-            raise BadInput(f"blur strength '{arg}' is not a whole number",
+        if not re.fullmatch(r"[0-9]+", arg):
+            raise BadInput(f"blur strength '{arg}' is not a whole number from {MIN_BLUR} to {MAX_BLUR}",
                            f"use blur:N with N from {MIN_BLUR} to {MAX_BLUR}, e.g. blur:{DEFAULT_BLUR}")
         return cls(int(arg))
 
@@ -187,7 +187,7 @@ class ColorSpec:
 
     @classmethod
     def from_arg(cls, arg, registry=None) -> "ColorSpec":
-        t = (arg or "").strip().lstrip("#")
+        t = (arg or "").strip().removeprefix("#")
         if len(t) == 3:
             t = "".join(c * 2 for c in t)
         if not re.fullmatch(r"[0-9a-fA-F]{6}", t):

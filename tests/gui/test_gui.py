@@ -346,6 +346,16 @@ def test_switching_to_a_video_source_and_a_bad_camera(qtbot, make_window, tmp_pa
     wait_running(qtbot, win)  # the video keeps playing
 
 
+def test_a_saved_video_source_loops_from_the_start(qtbot, make_window, tmp_path):
+    """The GUI plays a video as a camera stand-in, again and again, also when it is the source the window
+    starts with (it used to play once and end there: only a video chosen later looped)."""
+    vid = write_video(tmp_path / "short.avi", frames=4, size=(160, 90))  # 0.4 s at 10 fps
+    win = make_window(source=f"video:{vid}")
+    wait_running(qtbot, win, frames=12)  # three times through the clip
+    assert not any("ended" in text for _level, text in win.messages), win.messages
+    assert win.worker.config.loop
+
+
 def test_a_camera_that_takes_seconds_to_open_never_freezes_the_preview(qtbot, make_window, monkeypatch):
     import time
 

@@ -11,7 +11,7 @@ import math
 import os
 import re
 from dataclasses import fields
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -57,28 +57,35 @@ def _size_ok(text) -> bool:
 
 
 def _source_ok(s) -> bool:
+    """What `vbg run --source` reads (vbg_app/specs.py): kinds in any case, spaces around ignored."""
     if not _path_ok(s):
         return False
-    kind, sep, arg = s.partition(":")
-    if s in ("demo", "camera") or s.isdigit() and s.isascii():
+    t = s.strip()
+    kind, sep, arg = t.partition(":")
+    kind = kind.lower()
+    if (t.isdigit() and t.isascii()) or kind == "camera":
         return True
-    if kind in ("camera", "video", "image") and sep:
-        return _path_ok(arg)
-    return Path(s).suffix.lower() in {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".wmv", ".mpg", ".mpeg",
-                                     ".gif", ".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+    if kind == "demo":
+        return not sep
+    if kind in ("video", "image") and sep:
+        return bool(arg.strip())
+    return PurePath(t).suffix.lower() in {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".wmv", ".mpg", ".mpeg",
+                                         ".gif", ".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def _background_ok(s) -> bool:
+    """What `vbg run --background` reads (vbg_app/specs.py): kinds in any case, spaces around ignored."""
     if not _path_ok(s):
         return False
-    kind, sep, arg = s.partition(":")
-    if s in ("none", "blur"):
-        return True
-    if kind == "blur" and sep:
-        return re.fullmatch(r"[0-9]{1,3}", arg) is not None and 1 <= int(arg) <= 100
-    if kind == "color" and sep:
-        return re.fullmatch(r"#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})", arg.strip()) is not None
-    return kind in ("image", "video") and sep and _path_ok(arg)
+    kind, sep, arg = s.strip().partition(":")
+    kind, arg = kind.lower(), arg.strip()
+    if kind == "none":
+        return not sep
+    if kind == "blur":
+        return not sep or (re.fullmatch(r"[0-9]+", arg) is not None and 1 <= int(arg) <= 100)
+    if kind == "color":
+        return bool(sep) and re.fullmatch(r"#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})", arg) is not None
+    return kind in ("image", "video") and bool(sep) and bool(arg)
 
 
 def field_ok(name: str, value, s: Settings | None = None) -> bool:

@@ -326,8 +326,8 @@ def _run_app(args, log_path: str, crash_log: CrashLog, crash_notice: str) -> int
         if args.provider not in ("auto", *PROVIDERS):  # the saved settings would only reset it at the next start
             raise BadInput(f"unknown provider {args.provider!r}", f"use one of auto, {', '.join(PROVIDERS)}")
     if getattr(args, "background", None):
-        from vbg_app.specs import BACKGROUNDS
-        BACKGROUNDS.open(args.background).close()  # a typo or a missing file is reported now, like `vbg run` does
+        from vbg_app.assembly import check_background
+        check_background(args.background)  # a typo or a missing file is reported now, like `vbg run` does
 
     from vbg_app.gui import qtcheck
 

@@ -5,13 +5,17 @@ thread (``vbg-gui-worker``) owns the :class:`~vbg_app.pipeline.Pipeline`, applie
 frames and reports back through Qt signals only (queued into the GUI thread): frames as QImage copies, stats,
 messages, the virtual camera's state. So the window never waits on a camera, a model or a virtual camera.
 
-* The preview runs on ``build_pipeline(config)`` with ``sink="null"``; the virtual camera is switched by
-  creating a :class:`~vbg_app.sinks.VirtualCameraSink` *in the worker thread* and ``pipeline.set_sink(...)``.
-  A failure leaves the preview running and reports the :class:`~vbg_app.errors.VbgError` text with its fix.
-* Slow things -- opening a camera (seconds), loading a model -- happen on a short-lived loader thread while the
-  old pipeline keeps running; the result is swapped in between frames. A newer request supersedes an older one.
-* Start-up never ends in an empty window when something can run: a missing model falls back to the other
-  engine, a missing camera to the demo, a broken background to blur -- each with a message saying what to do.
+* The preview runs on ``build_pipeline(config, fallback=True)`` (vbg_app/assembly.py) with ``sink="null"``:
+  start-up never ends in an empty window when something can run (a missing model falls back to the other
+  engine, a missing camera to the demo, a broken background to blur); the worker says what each fallback
+  means for the user. The virtual camera is switched by ``pipeline.open_sink("vcam")`` / ``close_sink()`` *in
+  the worker thread*; a failure leaves the preview running and reports the error's text with its fix, and the
+  pipeline's own rule (``drop_sink_after``) closes a virtual camera that keeps refusing frames.
+* Slow things -- opening a camera (seconds), loading a model -- happen on a short-lived loader thread (through
+  ``assembly.open_source_for`` / ``open_segmenter_for``) while the old pipeline keeps running; the result is
+  swapped in between frames (``pipeline.set_source`` / ``set_segmenter``). A newer request supersedes an older one.
+* The worker builds no stage itself: everything goes through vbg_app.assembly and the Pipeline's methods
+  (tests/test_assembly.py checks it).
 * Frames are sent only when the window has shown the previous one (``frame_consumed()``), so a slow window
   never builds a queue (latency) or memory.
 """
@@ -31,14 +35,15 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
+from vbg_app.assembly import NothingToRun, build_pipeline, open_segmenter_for, open_source_for
 from vbg_app.engines import ENGINE_TITLES
-from vbg_app.errors import DeviceUnavailable, VbgError
+from vbg_app.errors import DeviceUnavailable, VbgError, describe, problem
 
 log = logging.getLogger(__name__)
 
 # commands whose later instance makes an earlier one pointless (the slider sends many "background")
 _COALESCE = {"background", "smoothing", "refine", "mirror", "vcam", "source", "engine"}
-OTHER_ENGINE = {"connectnet": "mediapipe", "mediapipe": "connectnet"}
+VCAM_FAILURES_TO_DROP = 3  # a virtual camera refusing this many frames in a row is turned off (and can be retried)
 
 
 def to_qimage(bgr: np.ndarray | None, max_width: int = 0) -> QImage:
@@ -54,8 +59,7 @@ def to_qimage(bgr: np.ndarray | None, max_width: int = 0) -> QImage:
     return QImage(bgr.data, w, h, bgr.strides[0], QImage.Format.Format_BGR888).copy()
 
 
-def _text(exc: BaseException) -> str:
-    return exc.one_line() if isinstance(exc, VbgError) else f"{type(exc).__name__}: {exc}"
+_text = describe
 
 
 class PipelineWorker(QObject):
@@ -75,7 +79,8 @@ class PipelineWorker(QObject):
                  parent=None) -> None:
         super().__init__(parent)
         self.probe_vcam = probe_vcam
-        self.config = dataclasses.replace(config, sink="null")
+        # the preview sends nowhere until the virtual camera is switched on; a video always loops (a camera stand-in)
+        self.config = dataclasses.replace(config, sink="null", loop=True)
         self.preview_width = preview_width
         self.threaded = threaded
         self.show_original = False
@@ -262,16 +267,12 @@ class PipelineWorker(QObject):
                 self.sourceChanged.emit("lost", self.config.source, f"Camera lost — reconnecting…{detail}")
             else:
                 self.sourceChanged.emit("ok", self.config.source, getattr(pipe.source, "description", ""))
-        if self._vcam_on and st.sink_state == "error" and st.sink_errors_in_row >= 3:
-            from vbg_app.sinks import NullSink
-
-            # what failed, without the sink's own fix ("vbg reopens it by itself", for `vbg run`): the GUI stops
-            # the virtual camera instead and says how to retry
-            error = f"{st.sink_problem}." if st.sink_problem else st.sink_error
-            pipe.set_sink(NullSink())  # closes the failed virtual camera; the preview goes on
+        dropped = pipe.take_dropped_sink()  # the pipeline closed a virtual camera that kept refusing frames
+        if dropped is not None and self._vcam_on:
+            # what failed, without the sink's own fix ("vbg reopens it by itself", for `vbg run`): the GUI has
+            # stopped the virtual camera instead and says how to retry
             self._vcam_on = False
-            log.warning("virtual camera failed: %s", error)
-            self.vcamChanged.emit("lost", error)
+            self.vcamChanged.emit("lost", f"{problem(dropped)}.")
         seg = pipe.segmenter
         if seg is not None and self._engine_reported is not None and \
                 (getattr(seg, "provider", ""), getattr(seg, "fallback_reason", "")) != self._engine_reported:
@@ -326,20 +327,18 @@ class PipelineWorker(QObject):
     def _do_refine(self, on: bool) -> None:
         self.config.refine = on
         if self._pipe is not None:
-            self._pipe.compositor.refine = on
+            self._pipe.set_compositing(refine=on)
 
     def _do_mirror(self, on: bool) -> None:
         self.config.mirror = on
         if self._pipe is not None:
-            self._pipe.compositor.mirror = on  # the compositor flips frame and mask itself; the filter never sees it
+            self._pipe.set_compositing(mirror=on)
 
     def _do_vcam(self, on: bool) -> None:
-        from vbg_app.sinks import NullSink, open_sink
-
         pipe = self._pipe
         if not on:
             if pipe is not None:
-                pipe.set_sink(NullSink())
+                pipe.close_sink()
             self._vcam_on = False
             self.vcamChanged.emit("off", "Virtual camera off.")
             return
@@ -350,9 +349,8 @@ class PipelineWorker(QObject):
             self.vcamChanged.emit("on", self._vcam_text(pipe.sink))
             return
         self.vcamChanged.emit("starting", "Starting the virtual camera…")
-        fps = self.config.fps or getattr(pipe.source, "fps", 0) or 30.0
         try:
-            sink = open_sink("vcam", pipe.source.size_wh, fps)
+            sink = pipe.open_sink("vcam", fps=self.config.fps)
         except DeviceUnavailable as exc:  # no virtual camera on this system (the text is the sink's, for the CLI)
             self.vcamChanged.emit("missing", exc.one_line())
             return
@@ -363,7 +361,6 @@ class PipelineWorker(QObject):
             log.exception("opening the virtual camera failed")
             self.vcamChanged.emit("error", f"Cannot open the virtual camera ({_text(exc)}).")
             return
-        pipe.set_sink(sink)
         self._vcam_on = True
         self.vcamChanged.emit("on", self._vcam_text(sink))
 
@@ -412,12 +409,10 @@ class PipelineWorker(QObject):
         t.start()
 
     def _load_source(self, spec, size, fps):
-        from vbg_app.sources import open_source
-        return open_source(spec, size=size, fps=fps, realtime=True, loop=True, reconnect=True)
+        return open_source_for(dataclasses.replace(self.config, source=spec, size=size, fps=fps, realtime=True))
 
     def _load_engine(self, engine, provider, model):
-        from vbg_app.engines import create_segmenter
-        return create_segmenter(engine, model, provider, self.config.threads)
+        return open_segmenter_for(dataclasses.replace(self.config, engine=engine, provider=provider, model=model))
 
     def _do_source_ready(self, gen: int, source, spec, size, fps) -> None:
         if gen != self._gen["source"] or self._quit.is_set():
@@ -428,14 +423,8 @@ class PipelineWorker(QObject):
             self._pipe = self._build(source=source)
             self.runningChanged.emit(self._pipe is not None)
             return
-        old, pipe.source = pipe.source, source
-        pipe.ended = False
-        pipe.temporal.reset()
+        pipe.set_source(source)  # closes the old one; the filter starts afresh
         self._source_state = "ok"
-        try:
-            old.close()
-        except Exception as exc:
-            log.warning("closing %s failed: %s", old, exc)
         self.sourceChanged.emit("ok", spec, getattr(source, "description", spec))
         self.runningChanged.emit(True)
 
@@ -477,96 +466,50 @@ class PipelineWorker(QObject):
 
     # -- building with fallbacks ---------------------------------------------------------------------
     def _build(self, source=None, segmenter=None):
-        """The pipeline for ``self.config`` (a prepared ``source``/``segmenter`` is used as is). Falls back
-        stage by stage and says so; None when no segmenter can run at all."""
-        from vbg_app.pipeline import Pipeline, build_pipeline
-
+        """The pipeline for ``self.config`` (a prepared ``source``/``segmenter`` is used as is), built by
+        :func:`~vbg_app.assembly.build_pipeline` with its fallbacks, each one told to the user; None when
+        nothing can run (also told)."""
         cfg = self.config
-        if source is None and segmenter is None:
+        if source is None:
             self.sourceChanged.emit("opening", cfg.source, f"Opening {cfg.source}…")
-            try:
-                pipe = build_pipeline(cfg)
-            except VbgError as exc:
-                log.info("build_pipeline(%s) failed (%s); opening stage by stage", cfg, exc.one_line())
-            else:
-                self._built(pipe, cfg.engine, cfg.provider)
-                return pipe
-        from vbg_app.compose import Compositor
-        from vbg_app.sinks import NullSink
-        from vbg_app.temporal import create_filter
-
         try:
-            compositor = Compositor(cfg.background, refine=cfg.refine, mirror=cfg.mirror, cleanup=cfg.cleanup)
-            self.backgroundApplied.emit(cfg.background, "")
-        except VbgError as exc:
-            self.backgroundApplied.emit(cfg.background, exc.one_line())
-            cfg.background = "blur"
-            compositor = Compositor("blur", refine=cfg.refine, mirror=cfg.mirror, cleanup=cfg.cleanup)
-            self.backgroundApplied.emit("blur", "")
-        try:
-            temporal = create_filter(cfg.smoothing)
-        except VbgError as exc:
-            self.message.emit("warning", f"{exc.one_line()} Using no smoothing.")
-            temporal = create_filter("none")
-        if segmenter is None:
-            segmenter = self._segmenter_with_fallback()
-        if segmenter is None:
-            if source is not None:
-                source.close()
+            pipe = build_pipeline(cfg, fallback=True, source=source, segmenter=segmenter)
+        except NothingToRun as exc:
+            self._nothing_to_run(exc)
             return None
-        if source is None:
-            source = self._source_with_fallback()
-        if source is None:
-            segmenter.close()
-            return None
-        pipe = Pipeline(source, segmenter, temporal, compositor, NullSink())
-        self._built(pipe, cfg.engine, cfg.provider)
-        return pipe
-
-    def _built(self, pipe, engine: str, provider: str) -> None:
+        for fb in pipe.fallbacks:
+            self._tell_fallback(fb)
+        self.backgroundApplied.emit(cfg.background, "")
+        pipe.drop_sink_after = VCAM_FAILURES_TO_DROP
         self._vcam_on = False
         self._source_state = "ok"
-        self.sourceChanged.emit("ok", self.config.source, getattr(pipe.source, "description", self.config.source))
-        note = ""
-        if pipe.segmenter.name != engine:
-            note = f"{ENGINE_TITLES.get(engine, engine)} could not start"
-        self._emit_engine(pipe.segmenter, engine, provider, note)
+        self.sourceChanged.emit("ok", cfg.source, getattr(pipe.source, "description", cfg.source))
+        engine = cfg.engine
+        note = "" if pipe.segmenter.name == engine else f"{ENGINE_TITLES.get(engine, engine)} could not start"
+        self._emit_engine(pipe.segmenter, engine, cfg.provider, note)
+        return pipe
 
-    def _segmenter_with_fallback(self):
-        from vbg_app.engines import create_segmenter
+    def _tell_fallback(self, fb) -> None:
+        """Say what runs instead of what was asked, and remember it as the setting now in use."""
+        cfg, why = self.config, _text(fb.error)
+        if fb.stage == "background":
+            self.backgroundApplied.emit(fb.wanted, why)
+            cfg.background = fb.used
+        elif fb.stage == "smoothing":
+            self.message.emit("warning", f"{why} Using no smoothing.")
+        elif fb.stage == "source":
+            self.sourceChanged.emit("error", fb.wanted, f"{why} Showing the demo instead.")
+            cfg.source = fb.used
+        elif fb.stage == "engine":
+            self.message.emit("warning", f"{ENGINE_TITLES.get(fb.wanted, fb.wanted)} could not start ({why}) "
+                                         f"Using {ENGINE_TITLES.get(fb.used, fb.used)} instead.")
 
-        cfg = self.config
-        try:
-            return create_segmenter(cfg.engine, cfg.model, cfg.provider, cfg.threads)
-        except VbgError as exc:
-            first = exc
-        other = OTHER_ENGINE.get(cfg.engine, "mediapipe")
-        try:
-            seg = create_segmenter(other, None, "auto", cfg.threads)
-        except VbgError as exc:
-            self.message.emit("error", f"No segmentation engine could start. {ENGINE_TITLES.get(cfg.engine, cfg.engine)}: "
-                                       f"{first.one_line()} {ENGINE_TITLES.get(other, other)}: {exc.one_line()}")
-            return None
-        self.message.emit("warning", f"{ENGINE_TITLES.get(cfg.engine, cfg.engine)} could not start "
-                                     f"({first.one_line()}) Using {ENGINE_TITLES.get(other, other)} instead.")
-        return seg
-
-    def _source_with_fallback(self):
-        from vbg_app.sources import open_source
-
-        cfg = self.config
-        try:
-            return open_source(cfg.source, size=cfg.size, fps=cfg.fps, realtime=cfg.realtime, loop=True,
-                               reconnect=True)
-        except VbgError as exc:
-            if cfg.source == "demo":
-                self.sourceChanged.emit("error", cfg.source, exc.one_line())
-                return None
-            self.sourceChanged.emit("error", cfg.source, f"{exc.one_line()} Showing the demo instead.")
-        try:
-            src = open_source("demo", realtime=True)
-        except VbgError as exc:
-            self.message.emit("error", exc.one_line())
-            return None
-        cfg.source = "demo"
-        return src
+    def _nothing_to_run(self, exc: NothingToRun) -> None:
+        if exc.stage == "engine":
+            self.message.emit("error", "No segmentation engine could start. " + " ".join(
+                f"{ENGINE_TITLES.get(name, name)}: {_text(err)}" for name, err in exc.errors))
+            return
+        (wanted, first), *more = exc.errors
+        self.sourceChanged.emit("error", wanted, _text(first) + (" Showing the demo instead." if more else ""))
+        for _name, err in more:
+            self.message.emit("error", _text(err))
