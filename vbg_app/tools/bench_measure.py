@@ -239,16 +239,16 @@ def _fresh_stats(pipe, keep: int) -> None:
 
 
 def _pipeline_run(seg, source, opts: BenchOptions, n: int, warmup: int) -> tuple[dict, float]:
-    from vbg_app.compose import Compositor
-    from vbg_app.pipeline import Pipeline
-    from vbg_app.sinks import NullSink
-    from vbg_app.temporal import create_filter
+    from vbg_app.assembly import build_pipeline
+    from vbg_app.config import PipelineConfig
 
     saver = None
     if opts.battery_saver:  # the segmenter is closed by the caller, not by the saver
         from vbg_app.saver import BatterySaver
         seg = saver = BatterySaver(seg)
-    pipe = Pipeline(source, seg, create_filter(opts.smoothing), Compositor(opts.background), NullSink())
+    # the caller's source and segmenter (the model was timed alone first), the rest as vbg run opens it
+    pipe = build_pipeline(PipelineConfig(background=opts.background, smoothing=opts.smoothing, sink="null"),
+                          source=source, segmenter=seg)
     try:
         if warmup:
             pipe.run(frames=warmup)

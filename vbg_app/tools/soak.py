@@ -100,26 +100,22 @@ class GapMeter:
 def soak(frames: int, size_wh: tuple[int, int], change_every: int, video: str | None = None,
          source: str = "video", engine: str = "connectnet", model: str | None = None, provider: str = "auto",
          threads: int | None = None, warmup_frames: int | None = None, log=print) -> dict:
-    from vbg_app.compose import Compositor
-    from vbg_app.engines import create_segmenter
-    from vbg_app.pipeline import Pipeline
-    from vbg_app.sinks import NullSink
-    from vbg_app.sources import DemoSource, VideoSource
-    from vbg_app.temporal import create_filter
+    from vbg_app.assembly import build_pipeline
+    from vbg_app.config import PipelineConfig
+    from vbg_app.specs import VideoSpec
 
     cycle = backgrounds()
     if warmup_frames is None:  # one full cycle of backgrounds (every image decoded once), at most half the run
         warmup_frames = min(frames // 2, max(2000, len(cycle) * change_every))
     with tempfile.TemporaryDirectory(prefix="vbg-soak-") as tmp:
-        if source == "demo":
-            src = DemoSource(*size_wh, realtime=False)
-            what = f"demo {size_wh[0]}x{size_wh[1]}"
-        else:
-            path = Path(video) if video else make_clip(Path(tmp), size_wh)
-            src = VideoSource(path, loop=True, realtime=False)
-            what = f"{'video' if video else 'generated clip'} {path.name} ({src.size_wh[0]}x{src.size_wh[1]}, looped)"
-        seg = create_segmenter(engine, model, provider, threads)
-        pipe = Pipeline(src, seg, create_filter(SMOOTHINGS[0]), Compositor(cycle[0]), NullSink())
+        path = None if source == "demo" else Path(video) if video else make_clip(Path(tmp), size_wh)
+        pipe = build_pipeline(PipelineConfig(
+            source="demo" if path is None else str(VideoSpec(str(path))), size=tuple(size_wh), background=cycle[0],
+            smoothing=SMOOTHINGS[0], sink="null", engine=engine, model=model, provider=provider, threads=threads,
+            realtime=False, loop=True))
+        src, seg = pipe.source, pipe.segmenter
+        what = f"demo {size_wh[0]}x{size_wh[1]}" if path is None else \
+            f"{'video' if video else 'generated clip'} {path.name} ({src.size_wh[0]}x{src.size_wh[1]}, looped)"
         log(f"soak: {frames} frames of {what} → {seg.name} on {seg.provider} "
             f"({getattr(seg, 'threads', '?') or 'all'} inference threads) → NullSink; background and "
             f"smoothing change every {change_every} frames; warm-up {warmup_frames} frames")
