@@ -34,6 +34,7 @@ log = logging.getLogger("vbg")
 # -- vbg run ----------------------------------------------------------------------------------------
 def _add_run(sub) -> None:
     from vbg_app.config import DEFAULT_SMOOTHING, FPS_RANGE, SMOOTHING, parse_fps
+    from vbg_app.specs import BACKGROUNDS, ENGINES, SINKS, SOURCES
 
     p = sub.add_parser("run", help="run the virtual background headless",
                        description="Camera/video/demo → segmentation → smoothing → background → virtual camera/file.",
@@ -42,13 +43,11 @@ def _add_run(sub) -> None:
                        "4 the output failed while running (the disk holding the recording is full or stopped "
                        "taking data: the run ends, what was recorded is kept playable and the error line says "
                        "where). A recording is written to NAME.partial.EXT and renamed to NAME.EXT when it ends.")
-    p.add_argument("--source", default="demo", help="demo | camera:N | camera:/dev/videoN | video:PATH | image:PATH "
-                   "(default: demo, a built-in moving portrait). A video plays once and the run ends at its "
-                   "end (see --loop)")
-    p.add_argument("--background", default="blur", help="blur[:STRENGTH] | image:PATH | video:PATH | color:#RRGGBB | "
-                   "none (default: blur)")
-    p.add_argument("--sink", default="vcam", help="vcam[:DEVICE] | file:PATH | null (default: vcam)")
-    p.add_argument("--engine", default="connectnet", choices=("connectnet", "mediapipe"))
+    p.add_argument("--source", default="demo", help=f"{SOURCES.forms} (default: demo, a built-in moving portrait). "
+                   "A video plays once and the run ends at its end (see --loop)")
+    p.add_argument("--background", default="blur", help=f"{BACKGROUNDS.forms} (default: blur)")
+    p.add_argument("--sink", default="vcam", help=f"{SINKS.forms} (default: vcam)")
+    p.add_argument("--engine", default="connectnet", choices=ENGINES.names)
     p.add_argument("--model", help="an ONNX model with vbg.* metadata (default: models/connectnet.onnx)")
     p.add_argument("--provider", default="auto",
                    help="auto | cpu | cuda | tensorrt | directml | coreml | openvino (default: auto)")
