@@ -97,13 +97,33 @@ def _no_arg(cls, arg, registry):
 
 # -- the dataclasses ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class DemoSpec:
-    """The built-in moving portrait."""
-    kind: ClassVar[str] = "demo"
+class _Bare:
+    """A kind with no argument: its text is its name."""
+    kind: ClassVar[str]
     from_arg = classmethod(_no_arg)
 
     def __str__(self) -> str:
-        return "demo"
+        return self.kind
+
+
+@dataclass(frozen=True)
+class _PathSpec:
+    """``kind:PATH``."""
+    kind: ClassVar[str]
+    path: str
+
+    @classmethod
+    def from_arg(cls, arg, registry=None):
+        return cls(_path(cls.kind, arg))
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.path}"
+
+
+@dataclass(frozen=True)
+class DemoSpec(_Bare):
+    """The built-in moving portrait."""
+    kind: ClassVar[str] = "demo"
 
 
 @dataclass(frozen=True)
@@ -121,31 +141,15 @@ class CameraSpec:
 
 
 @dataclass(frozen=True)
-class VideoSpec:
+class VideoSpec(_PathSpec):
     """A video file: a source (``--source``) or a moving background (``--background``)."""
     kind: ClassVar[str] = "video"
-    path: str
-
-    @classmethod
-    def from_arg(cls, arg, registry=None) -> "VideoSpec":
-        return cls(_path(cls.kind, arg))
-
-    def __str__(self) -> str:
-        return f"video:{self.path}"
 
 
 @dataclass(frozen=True)
-class ImageSpec:
+class ImageSpec(_PathSpec):
     """A still image file: a source or a background."""
     kind: ClassVar[str] = "image"
-    path: str
-
-    @classmethod
-    def from_arg(cls, arg, registry=None) -> "ImageSpec":
-        return cls(_path(cls.kind, arg))
-
-    def __str__(self) -> str:
-        return f"image:{self.path}"
 
 
 MIN_BLUR, MAX_BLUR, DEFAULT_BLUR = 1, 100, 15
@@ -205,13 +209,9 @@ class ColorSpec:
 
 
 @dataclass(frozen=True)
-class NoneSpec:
+class NoneSpec(_Bare):
     """No background change: the camera picture as it is."""
     kind: ClassVar[str] = "none"
-    from_arg = classmethod(_no_arg)
-
-    def __str__(self) -> str:
-        return "none"
 
 
 @dataclass(frozen=True)
@@ -229,27 +229,19 @@ class VcamSpec:
 
 
 @dataclass(frozen=True)
-class FileSpec:
+class FileSpec(_PathSpec):
     """A recording (``.mp4``, ``.avi`` ...; the sink checks the extension)."""
     kind: ClassVar[str] = "file"
-    path: str
 
     @classmethod
     def from_arg(cls, arg, registry=None) -> "FileSpec":
         return cls(arg or "")  # FileSink says what is wrong with an empty or unknown name, with the fix
 
-    def __str__(self) -> str:
-        return f"file:{self.path}"
-
 
 @dataclass(frozen=True)
-class NullSpec:
+class NullSpec(_Bare):
     """Frames go nowhere (benchmarks, the GUI's preview)."""
     kind: ClassVar[str] = "null"
-    from_arg = classmethod(_no_arg)
-
-    def __str__(self) -> str:
-        return "null"
 
 
 @dataclass(frozen=True)
