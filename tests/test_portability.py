@@ -89,6 +89,16 @@ def test_a_vbg_run_loads_only_the_frame_path(tmp_path):
     assert _loaded(set(names)) == {}
 
 
+@pytest.mark.parametrize("missing", ["torch", "yaml"])
+def test_vbg_train_without_its_extra_says_so_in_one_line(monkeypatch, capsys, missing):
+    monkeypatch.setitem(sys.modules, missing, None)  # as if the train extra were not installed
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # vbg train sets it when unset: undone after the test
+    assert cli.main(["train", "--config", "any.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: vbg train needs PyTorch and PyYAML (the train extra): {missing} is missing. "
+                   "Install the train extra: pip install 'vbg[train]'.\n")
+
+
 def test_a_command_without_its_extra_says_which_extra(monkeypatch, capsys):
     monkeypatch.delitem(sys.modules, "vbg_app.train.export", raising=False)
     monkeypatch.setitem(sys.modules, "torch", None)  # as if the train extra were not installed

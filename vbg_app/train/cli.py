@@ -58,8 +58,23 @@ def _config(args):
     return load_config(args.config, overrides)
 
 
+def require_train_extra() -> None:
+    """vbg train needs PyTorch and PyYAML (the train extra): one line saying so instead of a traceback."""
+    import importlib
+
+    for module in ("torch", "yaml"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            from vbg_app.errors import BadInput
+
+            raise BadInput(f"vbg train needs PyTorch and PyYAML (the train extra): {module} is missing",
+                           "install the train extra: pip install 'vbg[train]'") from None
+
+
 def run(args: argparse.Namespace) -> int:
-    passive_openmp()
+    passive_openmp()  # before torch loads
+    require_train_extra()
     cfg = _config(args)
     if args.bench:
         return bench(cfg, args.bench_iters, args.device)
