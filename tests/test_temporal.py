@@ -194,6 +194,28 @@ def test_steady_removes_blobs_that_blink_over_a_still_background(static):
         assert (out[:50, :70] > 0.5).sum() == 0
 
 
+def test_steady_hides_thin_slivers_where_the_image_moves_but_keeps_still_ones():
+    """A 2-px sliver the segmenter trails behind a moving square (the motion smear of the GT clips' far
+    blobs) does not show; the same sliver over a part of the picture that stands still does (a still hair
+    strand or cable is not eaten)."""
+    clip = make_moving_square(n_frames=12, noise=0.0, blob_rate=0.0, seed=6, speed=8.0)
+    f = SteadyFilter()
+    h, w = clip.truth[0].shape
+    for t in range(len(clip.frames)):
+        p = clip.truth[t].copy()
+        cols = np.nonzero(p.max(axis=0) > 0.5)[0]
+        rows = np.nonzero(p.max(axis=1) > 0.5)[0]
+        mid = (rows[0] + rows[-1]) // 2
+        trail = slice(max(cols[0] - 8, 0), cols[0])  # where the square was a frame ago: the image changed
+        p[mid - 1:mid + 1, trail] = 1.0
+        p[h - 20:h - 18, w - 60:w - 20] = 1.0  # a still sliver near the bottom right corner
+        out = f.update(p, clip.frames[t])
+        if t >= 2:
+            assert (out[mid - 1:mid + 1, trail] > 0.5).sum() <= 2, t
+            assert (out[h - 20:h - 18, w - 52:w - 28] > 0.5).all(), t
+    assert (SteadyFilter(open_px=0).update(p, clip.frames[0]) == p).all()  # open_px=0: the option is off
+
+
 def test_steady_reduces_flicker_still_and_moving(moving, static):
     assert flicker(run_filter(create_filter("steady"), static)[0]) < 0.1 * flicker(static.noisy)
     raw = flicker(moving.noisy)
