@@ -17,10 +17,11 @@ import sys
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``vbg gui`` (each overrides the saved setting for this session and is then saved)."""
+    from vbg_app.specs import ENGINES  # light: parsing only
     parser.add_argument("--source", help="demo | camera:N | camera:/dev/videoN | video:PATH (default: last used)")
     parser.add_argument("--background", help="blur[:1-100] | image:PATH | video:PATH | color:#RRGGBB | none "
                         "(default: last used)")
-    parser.add_argument("--engine", choices=("connectnet", "mediapipe"), help="segmentation engine")
+    parser.add_argument("--engine", choices=ENGINES.names, help="segmentation engine")
     parser.add_argument("--provider", help="auto | cpu | cuda | tensorrt | directml | coreml | openvino")
     parser.add_argument("--model", help="an ONNX model with vbg.* metadata (connectnet engine)")
     parser.add_argument("--show-original", action="store_true", help="show the original picture beside the result")

@@ -82,6 +82,7 @@ from pathlib import Path
 from vbg_app import __version__
 from vbg_app.errors import BadInput, run_command
 from vbg_app.procinfo import loadavg as _loadavg
+from vbg_app.specs import ENGINES
 from vbg_app.tools.bench_measure import (DEFAULT_FRAMES, DEFAULT_WARMUP, BenchOptions, EngineSpec, RunSpec,
                                         _measure_isolated, _nan_to_none, _worker, machine_info, measure_spec)
 from vbg_app.tools.bench_report import format_markdown, format_table, write_plot
@@ -146,8 +147,8 @@ def engine_specs(engines: str, models: list[str]) -> list[EngineSpec]:
         names = []
     specs: list[EngineSpec] = []
     for name in dict.fromkeys(names):
-        if name not in ("connectnet", "mediapipe"):
-            raise BadInput(f"unknown engine {name!r} in --engines", "use connectnet, mediapipe or none")
+        if name not in ENGINES.names:
+            raise BadInput(f"unknown engine {name!r} in --engines", f"use {', '.join(ENGINES.names)} or none")
         specs.append(EngineSpec(name, name))
     for model in models or []:
         path = Path(model).expanduser()

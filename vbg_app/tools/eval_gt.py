@@ -43,13 +43,17 @@ def _gt_background(spec: str | None) -> str:
         return f"image:{resources.asset_path(*DEFAULT_GT_BACKGROUND)}"
     if spec.strip().lower() == "plate":
         return "plate"
-    if not spec.startswith("image:"):
+    from vbg_app.specs import BACKGROUNDS, ImageSpec
+
+    try:
+        parsed = BACKGROUNDS.parse(spec)
+    except BadInput:
+        parsed = None
+    if not isinstance(parsed, ImageSpec):
         raise BadInput(f"--gt-background {spec!r} is not image:PATH or plate",
                        "give an image (the composite error needs the same pixels compose.py uses), or plate")
-    from vbg_app.compose import parse_background
-
-    parse_background(spec).close()  # a missing or undecodable image fails here, before any model is loaded
-    return spec
+    BACKGROUNDS.open(parsed).close()  # a missing or undecodable image fails here, before any model is loaded
+    return str(parsed)
 
 
 class _KeepSink:
@@ -141,7 +145,7 @@ def _eval_gt_videos(models: list[Model], clips, limit, bar) -> tuple[list[dict],
 
 def _eval_pipeline(model: Model, smoothing: str, refine: bool, background: str, clips, args, limit, bar) -> list[dict]:
     """Pipeline mode for one model and filter: rows per clip (+ "all" pooled)."""
-    from vbg_app.compose import ImageBackground
+    from vbg_app.specs import BACKGROUNDS
 
     pooled, pooled_comp, pooled_amb = GTVideoAccumulator(), CompositeAccumulator(), 0
     rows = []
@@ -160,7 +164,7 @@ def _eval_pipeline(model: Model, smoothing: str, refine: bool, background: str, 
             bar.update(1)
         spec = f"image:{clip.path / clip.meta['plate']}" if background == "plate" else background
         w, h = clip.size_wh
-        bg = ImageBackground(spec.partition(":")[2])
+        bg = BACKGROUNDS.open(spec)  # the ImageBackground compose.py opens for spec
         try:
             bg_img = bg.render(h, w, None, None)  # exactly the pixels compose.py blends with
         finally:

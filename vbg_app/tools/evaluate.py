@@ -98,6 +98,7 @@ import numpy as np
 
 from vbg_app.errors import BadInput, run_command
 from vbg_app.imagefile import IMAGE_EXTS
+from vbg_app.specs import ENGINES
 from vbg_app.tools.eval_gt import (KEY_BACKGROUND, _eval_gt_videos, _eval_pipeline, _gt_background, _median_ms,
                                    _parse_smoothing_list)
 from vbg_app.tools.eval_report import format_table
@@ -114,7 +115,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", action="append", default=[], metavar="PATH",
                         help="ONNX model with vbg.* metadata (repeatable; default: models/connectnet.onnx "
                              "unless --engine is given)")
-    parser.add_argument("--engine", action="append", default=[], choices=("mediapipe", "connectnet"),
+    parser.add_argument("--engine", action="append", default=[], choices=ENGINES.names,
                         help="add a built-in engine: mediapipe (selfie model) or connectnet (shipped model)")
     parser.add_argument("--provider", default="auto",
                         help="onnxruntime provider for ONNX models: auto | cpu | cuda | ... (default: auto)")

@@ -188,6 +188,7 @@ def soak(frames: int, size_wh: tuple[int, int], change_every: int, video: str | 
 def main(argv: list[str] | None = None) -> int:
     from vbg_app.config import parse_size
     from vbg_app.errors import VbgError
+    from vbg_app.specs import ENGINES
 
     p = argparse.ArgumentParser(prog="python -m vbg_app.tools.soak", description=__doc__.split("\n\n")[0])
     p.add_argument("--frames", type=int, default=20000, help="output frames in total (default 20000)")
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--video", help="loop this video instead of a generated clip")
     p.add_argument("--source", choices=("video", "demo"), default="video",
                    help="video: a looped clip (default); demo: the built-in demo, unpaced")
-    p.add_argument("--engine", default="connectnet", choices=("connectnet", "mediapipe"))
+    p.add_argument("--engine", default="connectnet", choices=ENGINES.names)
     p.add_argument("--model", help="ONNX model (default: the shipped one)")
     p.add_argument("--provider", default="auto")
     p.add_argument("--threads", type=int, help="inference threads (default: the app's, half the cores; 0 = all)")

@@ -31,12 +31,13 @@ import cv2
 import numpy as np
 
 from vbg_app import resources
-from vbg_app.compose import Compositor, ImageBackground
+from vbg_app.compose import Compositor
 from vbg_app.tools.eval_gt import DEFAULT_GT_BACKGROUND, KEY_BACKGROUND, KEY_BGR
 from vbg_app.tools.gt_clips import open_gt_videos
 from vbg_app.tools.metrics import (THRESHOLD, CompositeAccumulator, GTVideoAccumulator, alpha_from_key,
                                    ideal_composite)
 from vbg_app.pipeline import check_mask
+from vbg_app.specs import BACKGROUNDS, ENGINES
 from vbg_app.temporal import create_filter
 
 
@@ -80,7 +81,7 @@ def run_candidate(text: str, clips, datas, probs, refine: bool, bg_img_spec: str
     extra = {"matte": matte}  # the compositor default is on: "+matte" asks for it, no suffix turns it off
     for clip, data, pr in zip(clips, datas, probs):
         w, h = clip.size_wh
-        bg = ImageBackground(bg_img_spec.partition(":")[2])
+        bg = BACKGROUNDS.open(bg_img_spec)
         bg_img = bg.render(h, w, None, None)
         bg.close()
         pooled.new_clip()
@@ -139,7 +140,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gt-video", default=None)
     ap.add_argument("--video", action="append", default=[], help="raw flicker of each candidate on this clip")
-    ap.add_argument("--engine", default="connectnet", choices=("connectnet", "mediapipe"))
+    ap.add_argument("--engine", default="connectnet", choices=ENGINES.names)
     ap.add_argument("--model", default=None)
     ap.add_argument("--cache", default="runs/temporal_lab")
     ap.add_argument("--candidate", action="append", default=[])
