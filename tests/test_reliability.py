@@ -921,3 +921,20 @@ def test_after_sigkill_mkv_and_avi_recordings_keep_what_was_written(tmp_path):
     for p in partials:
         assert _frames_in(p) > 5, p.name
     assert not any(p.exists() for p in paths)
+
+
+def test_a_background_added_twice_is_copied_once_under_its_sha1(tmp_path):
+    import hashlib
+
+    from vbg_app.gui.library import BackgroundLibrary
+
+    a, b, c = tmp_path / "a.png", tmp_path / "b" / "beach.png", tmp_path / "other.png"
+    b.parent.mkdir()
+    cv2.imwrite(str(a), np.full((90, 160, 3), 200, np.uint8))
+    b.write_bytes(a.read_bytes())  # the same picture under another name
+    cv2.imwrite(str(c), np.full((90, 160, 3), 50, np.uint8))
+    lib = BackgroundLibrary(tmp_path / "data")
+    first = lib.add(a)
+    assert first.path.name == f"a-{hashlib.sha1(a.read_bytes()).hexdigest()[:8]}.png"
+    assert lib.add(b).path == first.path  # found by content: no second copy
+    assert lib.add(c).path != first.path and len(lib.user_entries()) == 2

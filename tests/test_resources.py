@@ -78,3 +78,15 @@ def test_every_shipped_pattern_matches_files():
     # the backgrounds' generator is source, not data
     assert not any(p.name == "generate.py" for pattern in resources.SHIPPED for p in ROOT.glob(pattern))
 
+
+
+@pytest.mark.parametrize("size", [0, 5, (1 << 20) + 7])  # empty, one short block, two blocks (1 MiB reads)
+@pytest.mark.parametrize("algorithm", ["sha256", "sha1"])
+def test_file_digest_is_hashlibs_of_the_whole_file(tmp_path, size, algorithm):
+    import hashlib
+    import os
+
+    data = os.urandom(size)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    assert resources.file_digest(path, algorithm) == hashlib.new(algorithm, data).hexdigest()

@@ -13,6 +13,7 @@ This module uses the standard library only: setup.py and the spec load it by pat
 """
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -70,3 +71,12 @@ def model_path(name: str = DEFAULT_MODEL) -> Path:
 def asset_path(*parts: str) -> Path:
     """A path under the shipped ``assets/`` (e.g. ``asset_path("backgrounds")``)."""
     return root().joinpath("assets", *parts)
+
+
+def file_digest(path: Path | str, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes, read 1 MiB at a time (``hashlib.file_digest`` is Python 3.11+)."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -7,7 +7,6 @@ first frame), so a broken file is refused with a message instead of failing late
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -21,6 +20,7 @@ import numpy as np
 from vbg_app import resources
 from vbg_app.errors import BadInput
 from vbg_app.imagefile import IMAGE_EXTS, MAX_PIXELS, VIDEO_EXTS, decode_size, probe_image, read_image
+from vbg_app.resources import file_digest
 from vbg_app.quiet import quiet_decoding
 from vbg_app.specs import ColorSpec, ImageSpec, VideoSpec, parse_background
 
@@ -301,8 +301,5 @@ class BackgroundLibrary:
 
 
 def _digest(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """sha1: its first 8 hex digits name the copies made so far (``NAME-1a2b3c4d.jpg``)."""
+    return file_digest(path, "sha1")

@@ -32,7 +32,6 @@ temporary name and renamed, and a folder labelled with other teachers or another
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ import numpy as np
 
 from vbg_app.errors import BadInput, run_command
 from vbg_app.imagefile import IMAGE_EXTS
+from vbg_app.resources import file_digest
 
 SCHEMA = "vbg.labels/1"
 PREPROCESSING = {
@@ -51,14 +51,6 @@ PREPROCESSING = {
     "selfie": "RGB stretched to the input size (bilinear); x / 255; NHWC; output [1,H,W,1] probability",
     "vbg": "as the app runs the model (vbg.* metadata: fit, mean/std, layout, output)",
 }
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # -- teachers --------------------------------------------------------------------------------------------
@@ -91,7 +83,7 @@ class Teacher:
         raise NotImplementedError
 
     def describe(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "file": self.path.name, "sha256": sha256(self.path),
+        return {"name": self.name, "kind": self.kind, "file": self.path.name, "sha256": file_digest(self.path),
                 "weight": self.weight, "preprocessing": PREPROCESSING[self.kind]}
 
     def close(self) -> None:
