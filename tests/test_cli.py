@@ -26,7 +26,7 @@ def _laplacian_var(img, region):
     return float(lap[region].var())
 
 
-@pytest.mark.parametrize("smoothing", ["none", "flow"])
+@pytest.mark.parametrize("smoothing", ["none", "flow", "steady"])
 def test_run_blurs_the_background_and_keeps_the_person_sharp(tmp_path, capsys, smoothing):
     frame, mask = _scene()
     cv2.imwrite(str(tmp_path / "scene.png"), frame)
@@ -51,6 +51,26 @@ def test_run_blurs_the_background_and_keeps_the_person_sharp(tmp_path, capsys, s
     # and no red person bled into the blurred background around it
     ring = cv2.dilate(mask.astype(np.uint8), np.ones((41, 41), np.uint8)).astype(bool) & outer
     assert result[ring][:, 2].mean() < frame[~mask][:, 2].mean() + 15
+
+
+def test_run_no_matte_lets_a_hole_in_the_person_through(tmp_path):
+    """The matte stage (on by default) fills a small hole the model leaves in the person (a held object it
+    does not believe in): over a key colour the patch shows the frame; --no-matte shows the key through it."""
+    frame, mask = _scene()
+    h, w = mask.shape
+    cy, cx = h // 2 + 40, w // 2
+    frame[cy - 7:cy + 7, cx - 7:cx + 7] = (200, 60, 0)  # background-coloured patch inside the "person"
+    cv2.imwrite(str(tmp_path / "scene.png"), frame)
+    model = make_model(tmp_path / "tiny.onnx", size_wh=(160, 120))
+    green = {}
+    for flags in ([], ["--no-matte"]):
+        out = tmp_path / f"out{len(flags)}.avi"
+        assert cli.main(["run", "--source", f"image:{tmp_path / 'scene.png'}", "--background", "color:#00ff00",
+                         "--sink", f"file:{out}", "--frames", "3", "--model", str(model), "--as-fast-as-possible",
+                         "--quiet", *flags]) == 0
+        patch = read_frames(out)[-1][cy - 3:cy + 3, cx - 3:cx + 3].reshape(-1, 3).astype(int)
+        green[bool(flags)] = float((patch[:, 1] - patch[:, [0, 2]].max(axis=1)).mean())  # how green it is
+    assert green[False] < 0 < 150 < green[True], green
 
 
 def test_run_to_the_virtual_camera_uses_the_backend(tmp_path, fake_vcam):

@@ -32,6 +32,15 @@ def test_none_returns_input_unchanged(moving):
         assert out.dtype == np.float32 and np.array_equal(out, p)
 
 
+def test_every_filter_has_one_title_and_steady_is_the_default():
+    from vbg_app.config import DEFAULT_SMOOTHING, SMOOTHING
+    from vbg_app.temporal import FILTER_NAMES, FILTER_TITLES
+
+    assert tuple(FILTER_TITLES) == FILTER_NAMES and set(SMOOTHING) == set(FILTER_NAMES)
+    assert len(set(FILTER_TITLES.values())) == len(FILTER_NAMES)  # no two read alike in the GUI
+    assert DEFAULT_SMOOTHING == "steady"
+
+
 def test_unknown_filter_lists_the_choices():
     with pytest.raises(BadInput) as exc:
         create_filter("kalman")

@@ -120,7 +120,7 @@ def build_pipeline(config: PipelineConfig, overwrite: bool = False, fallback: bo
         temporal = _stage(fallback, found, "smoothing", config.smoothing, "none", create_filter)
         compositor = _stage(fallback, found, "background", config.background, "blur",
                             lambda bg: Compositor(bg, refine=config.refine, mirror=config.mirror,
-                                                  cleanup=config.cleanup))
+                                                  cleanup=config.cleanup, matte=config.matte))
         opened.append(compositor)
         if source is None:
             source = _stage(fallback, found, "source", config.source, None if config.source == "demo" else "demo",

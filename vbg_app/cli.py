@@ -60,6 +60,8 @@ def _add_run(sub) -> None:
     p.add_argument("--mirror", action="store_true", help="flip the output horizontally")
     p.add_argument("--no-refine", action="store_true", help="skip edge-aware upsampling of the mask")
     p.add_argument("--no-cleanup", action="store_true", help="keep small blobs detached from the person")
+    p.add_argument("--no-matte", action="store_true",
+                   help="skip the matte stage (holes in the person filled, the edge ramp tightened)")
     p.add_argument("--battery-saver", action="store_true",
                    help="run the model only when the picture changes (at least every 3rd frame): less CPU "
                         "while you sit still, the same on motion")
@@ -84,7 +86,7 @@ def _run(args) -> int:
         source=args.source, background=args.background, sink=args.sink, engine=args.engine, model=args.model,
         provider=args.provider, threads=args.threads, size=parse_size(args.size) if args.size else None,
         fps=args.fps, smoothing=args.smoothing, mirror=args.mirror, refine=not args.no_refine,
-        cleanup=not args.no_cleanup, realtime=not args.as_fast_as_possible, loop=args.loop,
+        cleanup=not args.no_cleanup, matte=not args.no_matte, realtime=not args.as_fast_as_possible, loop=args.loop,
         battery_saver=args.battery_saver,
     )
     with build_pipeline(config, overwrite=args.overwrite) as pipe:

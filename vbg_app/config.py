@@ -10,7 +10,7 @@ from vbg_app.specs import FILTERS
 
 SMOOTHING = FILTERS.names  # ("none", "ema", "flow", "steady"): the temporal filters, registered in vbg_app.specs
 FPS_RANGE = (1.0, 240.0)  # capture frame rates vbg accepts (cameras offer 5 to 240; the demo paces itself)
-DEFAULT_SMOOTHING = "flow"
+DEFAULT_SMOOTHING = "steady"  # measured against none/ema/flow on the exact-GT clips: docs/temporal.md
 
 
 @dataclass
@@ -28,6 +28,7 @@ class PipelineConfig:
     mirror: bool = False
     refine: bool = True              # edge-aware upsampling of the mask
     cleanup: bool = True             # drop small blobs not attached to the person
+    matte: bool = True               # solid person, tight edge (vbg_app/matte.py)
     realtime: bool = True            # pace video files at their own fps (False: as fast as possible)
     loop: bool = False               # a video source starts again at its end (False: the run ends there)
     battery_saver: bool = False      # reuse the last mask while the picture does not change (vbg_app/saver.py)

@@ -27,8 +27,9 @@ import numpy as np
 
 from .errors import BadInput
 
-FILTER_NAMES = ("none", "ema", "flow", "steady")
-DEFAULT_FILTER = "flow"
+FILTER_NAMES = ("none", "ema", "flow", "steady")  # vbg_app.specs registers these; the default: config.DEFAULT_SMOOTHING
+FILTER_TITLES = {"none": "Off", "ema": "Light (average over time)", "flow": "Motion-aware (optical flow)",
+                 "steady": "Steady (motion-aware, still background held)"}  # what users read (the GUI)
 DIS_MIN_SIDE = 12  # OpenCV's DIS flow refuses images under 12 px wide or high (measured, OpenCV 5.1)
 
 
@@ -387,7 +388,7 @@ class SteadyFilter(FlowFilter):
 
 
 def create_filter(name: str, **kwargs) -> TemporalFilter:
-    """``none`` | ``ema`` | ``flow`` -> a fresh filter; unknown name -> :class:`BadInput`."""
+    """``none`` | ``ema`` | ``flow`` | ``steady`` -> a fresh filter; unknown name -> :class:`BadInput`."""
     key = (name or "").strip().lower()
     if key == "none":
         return NoFilter()

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from tests.test_reliability import FUZZ
 from tests.gui.test_gui import WAIT, wait_running
-from vbg_app.config import SMOOTHING, parse_size
+from vbg_app.config import DEFAULT_SMOOTHING, SMOOTHING, parse_size
 from vbg_app.engines import ENGINES
 from vbg_app.engines.onnx_engine import PROVIDERS
 from vbg_app.gui.library import hex_to_bgr
@@ -187,7 +187,7 @@ BAD_VALUES = [
     ("model", 5, None),
     ("model", "/m/a\x00.onnx", None),
     ("model", "   ", None),
-    ("smoothing", "quantum", "flow"),
+    ("smoothing", "quantum", DEFAULT_SMOOTHING),
     ("refine", "yes", True),
     ("mirror", 1, False),
     ("show_original", None, False),

@@ -21,6 +21,7 @@ from vbg_app.config import SMOOTHING
 from vbg_app.engines import ENGINE_TITLES
 from vbg_app.errors import BadInput
 from vbg_app.imagefile import VIDEO_EXTS
+from vbg_app.temporal import FILTER_TITLES
 from vbg_app.specs import CameraSpec, DemoSpec, VideoSpec, parse_source
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 VIDEO_ITEM = "__video_file__"
 SIZES = ("", "640x360", "640x480", "960x540", "1280x720", "1920x1080")
 RATES = (0.0, 15.0, 24.0, 30.0, 60.0)
-SMOOTHING_TITLES = {"none": "Off", "ema": "Light (average over time)", "flow": "Motion-aware (optical flow)"}
 
 
 def _parsed(spec):
@@ -141,7 +141,7 @@ class ControlsPanel(QWidget):
         self.smoothing = QComboBox()
         self.smoothing.setObjectName("smoothing")
         for s in SMOOTHING:
-            self.smoothing.addItem(SMOOTHING_TITLES.get(s, s), s)
+            self.smoothing.addItem(FILTER_TITLES[s], s)
         self.smoothing.setToolTip("Steadies the outline between frames (less flicker)")
         self.refine = QCheckBox("Refine edges (hair, shoulders)")
         self.mirror = QCheckBox("Mirror the picture")
