@@ -51,8 +51,9 @@ class BenchOptions:
     video: str | None = None
     frames: int = DEFAULT_FRAMES
     warmup: int = DEFAULT_WARMUP
-    smoothing: str = "flow"
+    smoothing: str = "steady"                         # config.DEFAULT_SMOOTHING (the CLI passes it)
     background: str = "blur"
+    matte: bool = True                               # the compositor's matte stage (--no-matte: off)
     paced_fps: float = 30.0
     battery_saver: bool = False
     quick: bool = False
@@ -247,7 +248,8 @@ def _pipeline_run(seg, source, opts: BenchOptions, n: int, warmup: int) -> tuple
         from vbg_app.saver import BatterySaver
         seg = saver = BatterySaver(seg)
     # the caller's source and segmenter (the model was timed alone first), the rest as vbg run opens it
-    pipe = build_pipeline(PipelineConfig(background=opts.background, smoothing=opts.smoothing, sink="null"),
+    pipe = build_pipeline(PipelineConfig(background=opts.background, smoothing=opts.smoothing, matte=opts.matte,
+                                         sink="null"),
                           source=source, segmenter=seg)
     try:
         if warmup:
