@@ -72,3 +72,19 @@ def test_stop_from_another_thread_ends_a_threaded_run():
     assert stats.frames > 0 and not pipe.ended
     pipe.close()
     assert pipe.sink is None  # released
+
+
+def test_stats_dropped_is_what_the_source_says_it_dropped():
+    class DroppingSource(CountingSource):
+        dropped = 0
+
+        def read(self):
+            frame = super().read()
+            self.dropped += 2  # e.g. a camera delivering three frames per read
+            return frame
+
+    pipe = Pipeline(DroppingSource(10), EchoSegmenter(), PassFilter(), TagCompositor(), ListSink())
+    stats = pipe.run(threaded=False)
+    assert stats.frames == 10 and stats.dropped == pipe.source.dropped == 20  # the 11th read ended it
+    assert stats.as_dict()["dropped"] == 20
+    pipe.close()

@@ -258,6 +258,7 @@ class Pipeline:
             return None
         finally:
             st = self.stats  # a ReconnectingSource says whether its device is lost
+            st.dropped = getattr(source, "dropped", 0)  # a camera counts the frames nobody took in time
             st.source_state = getattr(source, "state", "ok")
             st.source_error = getattr(source, "error", "") if st.source_state != "ok" else ""
         if frame is None:

@@ -29,7 +29,7 @@ class _Window:
 @dataclass
 class PipelineStats:
     frames: int = 0
-    dropped: int = 0
+    dropped: int = 0            # frames the source captured but the pipeline was too slow to take (cameras)
     errors: int = 0
     last_exception: BaseException | None = None  # the last failure of any stage (no traceback kept)
     last_error_at: str = ""     # the stage it came from (capture, source, segmentation, ..., output)
