@@ -57,6 +57,25 @@ def test_tiny_run_writes_json_markdown_and_png(tiny, tmp_path, capsys):
     assert "tiny" in out and "160x120" in out
 
 
+@pytest.mark.parametrize("flags,matte", [([], True), (["--no-matte"], False)])
+def test_no_matte_builds_the_pipeline_without_the_matte_stage(tiny, tmp_path, monkeypatch, flags, matte):
+    import vbg_app.compose as compose
+
+    made = []
+
+    class Recording(compose.Compositor):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            made.append(self)
+
+    monkeypatch.setattr(compose, "Compositor", Recording)
+    js = tmp_path / "b.json"
+    assert bench.main(TINY + ["--model", tiny, "--providers", "cpu", "--paced-fps", "0", "--json", str(js),
+                              *flags]) == 0
+    assert made and all((c.matte is not None) == matte for c in made)
+    assert _load(js)["settings"]["matte"] is matte
+
+
 def test_missing_provider_is_reported_not_fatal(tiny, tmp_path):
     missing = [p for p in PROVIDERS if p not in available_providers()]
     if not missing:

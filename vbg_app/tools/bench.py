@@ -46,7 +46,7 @@ JSON (``--json PATH``), schema ``vbg.bench/1``; times in milliseconds, memory in
                   "onnxruntime_providers": [offered short names], "opencv", "numpy", "mediapipe" | null,
                   "loadavg_start": [1, 5, 15 min] | null, "loadavg_end": [...] | null},
       "settings": {"source": "demo" | "video:PATH", "sizes": [[W, H], ...], "frames", "warmup",
-                   "smoothing", "background", "paced_fps", "battery_saver", "quick", "isolate"},
+                   "smoothing", "background", "paced_fps", "battery_saver", "matte", "quick", "isolate"},
       "providers": [{"provider", "status": "usable" | "unavailable" | "not_installed" | "not_requested",
                      "detail", "fix"}],           # one per provider vbg knows
       "results": [{
@@ -244,7 +244,7 @@ def run_bench(opts: BenchOptions, argv: list[str] | None = None) -> dict:
         "settings": {"source": f"video:{opts.video}" if opts.video else "demo", "sizes": [list(s) for s in sizes],
                      "frames": opts.frames, "warmup": opts.warmup, "smoothing": opts.smoothing,
                      "background": opts.background, "paced_fps": opts.paced_fps or None,
-                     "battery_saver": opts.battery_saver, "quick": opts.quick,
+                     "battery_saver": opts.battery_saver, "matte": opts.matte, "quick": opts.quick,
                      "isolate": opts.isolate},
         "providers": provider_summary(opts.providers, results),
         "results": results,
@@ -278,6 +278,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--paced-fps", type=float, default=30.0,
                         help="also run the pipeline fed at this camera rate to measure the CPU it keeps busy "
                              "(default: 30; 0 = skip)")
+    parser.add_argument("--no-matte", action="store_true",
+                        help="pipeline runs without the matte stage (vbg run --no-matte)")
     parser.add_argument("--battery-saver", action="store_true",
                         help="pipeline runs with vbg run's --battery-saver (the model runs only when the picture "
                              "changes); the JSON's pipeline.model_run_share says how often it ran")
@@ -324,7 +326,7 @@ def options_from_args(args) -> BenchOptions:
         engines=engine_specs(args.engines, args.model), providers=parse_providers(args.providers),
         threads=parse_threads(args.threads), sizes=sizes, video=args.video, frames=frames, warmup=warmup,
         smoothing=parse_smoothing(args.smoothing), background=args.background, paced_fps=args.paced_fps or 0.0,
-        battery_saver=args.battery_saver,
+        battery_saver=args.battery_saver, matte=not args.no_matte,
         quick=args.quick, isolate=args.isolate, progress=False if args.no_progress else None)
 
 
