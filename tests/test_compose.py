@@ -308,3 +308,104 @@ def test_cleanup_labels_blobs_as_the_default_labelling_does(monkeypatch):
     assert sum((f != m).any() for f, m in zip(fast, masks)) >= 10  # blobs were erased in most masks
     for f, s in zip(fast, slow):
         np.testing.assert_array_equal(f, s)
+
+
+# -- the fast paths against plain references (issue #16) ---------------------------------------------
+
+def _smooth_image(rng, shape, coarse=8) -> np.ndarray:
+    """A smooth random uint8 image (like a blurred background): random values at 1/coarse, cubic-enlarged."""
+    small = rng.random((max(2, shape[0] // coarse), max(2, shape[1] // coarse)) + shape[2:]).astype(np.float32)
+    return np.clip(cv2.resize(small, shape[1::-1], interpolation=cv2.INTER_CUBIC) * 255, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("src_shape, out_wh, smooth", [
+    ((360, 640), (1280, 720), False),        # the alpha, 1/2 -> full (exact 2x): any content
+    ((540, 960), (1920, 1080), False),
+    ((112, 199, 3), (1280, 720), True),      # the blurred background at 1/8 of the mask size -> full
+    ((112, 199, 3), (1920, 1080), True),
+    ((37, 61, 3), (333, 197), True),         # odd sizes, scale not the same on both axes
+])
+def test_upscale_matches_bilinear_resize(src_shape, out_wh, smooth):
+    """compose.upscale (warpAffine) samples where cv2.resize(INTER_LINEAR) does: within 1 level of it and of
+    exact bilinear interpolation in float64, edges included (no shift, no dark border)."""
+    from vbg_app.compose import upscale
+
+    rng = np.random.default_rng(sum(src_shape))
+    src = _smooth_image(rng, src_shape) if smooth else rng.integers(0, 256, src_shape, dtype=np.uint8)
+    fast = upscale(src, *out_wh).astype(np.int16)
+    plain = cv2.resize(src, out_wh, interpolation=cv2.INTER_LINEAR).astype(np.int16)
+    exact = cv2.resize(src.astype(np.float64), out_wh, interpolation=cv2.INTER_LINEAR)
+    assert fast.shape == plain.shape
+    assert np.abs(fast - plain).max() <= 1
+    assert np.abs(fast - exact).max() <= 1.0
+    dst = np.empty_like(plain, dtype=np.uint8)
+    assert upscale(src, *out_wh, dst=dst) is dst
+
+
+def test_blend_matches_the_plain_formula():
+    """_blend (8-bit products in strips) = round(a * frame + (1 - a) * bg) within 1 level, exact at a = 0 and 255,
+    on random frames, backgrounds and alphas of sizes that do and do not fill the last strip."""
+    from vbg_app.compose import _blend, _Pool
+
+    rng = np.random.default_rng(16)
+    pool = _Pool()
+    for h, w in ((H, W), (1080, 1920), (101, 77)):
+        frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        bg = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        alpha = rng.integers(0, 256, (h, w), dtype=np.uint8)
+        alpha[: h // 4] = 0
+        alpha[-h // 4:] = 255
+        a = alpha[:, :, None] / 255.0
+        plain = np.rint(a * frame + (1 - a) * bg)
+        out = _blend(frame, bg, alpha, pool)
+        assert np.abs(out - plain).max() <= 1
+        np.testing.assert_array_equal(out[: h // 4], bg[: h // 4])
+        np.testing.assert_array_equal(out[-h // 4:], frame[-h // 4:])
+
+
+def test_compose_matches_the_resize_reference(scene, monkeypatch):
+    """The whole compose with the fast upscale against the same compose with cv2.resize in its place (the plain
+    implementation before #16): random frames and masks and the person scene, output within 2 levels (each of
+    alpha and background within 1; the background's 1-level rounding differences reach about 5 % of the
+    values, so the mean difference stays under 0.1 level)."""
+    import vbg_app.compose as compose
+
+    rng = np.random.default_rng(7)
+    frame, _, prob = scene
+    cases = [(frame, prob)]
+    for _ in range(3):
+        f = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+        p = cv2.GaussianBlur(rng.random((MODEL_WH[1], MODEL_WH[0])).astype(np.float32), (0, 0), 6)
+        cases.append((f, np.clip((p - p.mean()) * 8 + 0.5, 0, 1).astype(np.float32)))
+    fast = [Compositor("blur").compose(f, p) for f, p in cases]
+    monkeypatch.setattr(compose, "upscale", lambda img, w, h, dst=None: cv2.resize(
+        img, (w, h), dst=dst, interpolation=cv2.INTER_LINEAR))
+    plain = [Compositor("blur").compose(f, p) for f, p in cases]
+    for a, b in zip(fast, plain):
+        d = np.abs(a.astype(np.int16) - b)
+        assert d.max() <= 2 and d.mean() < 0.1, (d.max(), d.mean())
+
+
+def test_compose_allocates_no_full_frame_but_its_output(scene):
+    """After the first frame, compose allocates one full-size array per call (the returned frame, fresh by
+    contract) and no other frame-sized scratch: the alpha, the background and the blend strips are reused."""
+    import tracemalloc
+
+    frame, _, prob = scene
+    comp = Compositor("blur")
+    for _ in range(2):
+        comp.compose(frame, prob)
+    tracemalloc.start()
+    try:
+        for _ in range(3):
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            out = comp.compose(frame, prob)
+            peak = tracemalloc.get_traced_memory()[1] - base
+            assert out.nbytes == H * W * 3
+            assert peak < out.nbytes + H * W // 2, f"compose allocated {peak} bytes at its peak, the output {out.nbytes}"
+    finally:
+        tracemalloc.stop()
+    blur = BlurBackground()  # its full-size result is one buffer, reused while the size stays
+    first = blur.render(H, W, frame, prob)
+    assert blur.render(H, W, frame, prob) is first

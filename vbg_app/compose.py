@@ -53,6 +53,22 @@ def _halve(img: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
     return cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), dst=dst, interpolation=cv2.INTER_AREA)
 
 
+def upscale(img: np.ndarray, w: int, h: int, dst: np.ndarray | None = None) -> np.ndarray:
+    """Bilinear enlargement to (h, w) with ``cv2.resize``'s pixel-centre alignment and edge clamping.
+
+    One ``warpAffine`` instead of ``cv2.resize(..., INTER_LINEAR)``: the same sampling positions, and at
+    these sizes about half the CPU time for uint8 images (720p: alpha 640x360 -> 1280x720 0.72 -> 0.33 ms,
+    blurred background 199x112x3 -> 1280x720 1.0 -> 0.6 ms, OpenCV 5.1, one thread). Within 1 level of
+    ``cv2.resize`` and within 0.52 of exact bilinear interpolation in float (``cv2.resize`` itself: 0.76)
+    on the app's images; tests/test_compose.py checks both. For enlarging only (shrinking needs INTER_AREA).
+    """
+    ih, iw = img.shape[:2]
+    sx, sy = iw / w, ih / h
+    m = np.float64([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
+    return cv2.warpAffine(img, m, (w, h), dst=dst, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
 def aspect_fill(img: np.ndarray, h: int, w: int) -> np.ndarray:
     """Scale ``img`` to cover (h, w) keeping its aspect ratio, then crop the centre: never stretched."""
     ih, iw = img.shape[:2]
@@ -258,7 +274,7 @@ class BlurBackground:
         num = cv2.cvtColor(blurred, cv2.COLOR_BGRA2BGR, dst=num)
         den = cv2.cvtColor(cv2.extractChannel(blurred, 3, dst=wgt), cv2.COLOR_GRAY2BGR, dst=w3)
         bg_small = cv2.divide(num, den, dst=pool("bgs", (sh, sw, 3)), dtype=cv2.CV_8U)
-        return cv2.resize(bg_small, (w, h), dst=pool("out", (h, w, 3)), interpolation=cv2.INTER_LINEAR)
+        return upscale(bg_small, w, h, dst=pool("out", (h, w, 3)))
 
     def close(self) -> None:
         self._pool.clear()
@@ -538,8 +554,7 @@ class Compositor:
             a_hi = cv2.resize(prob, (hw, hh), dst=pool("a_hif", (hh, hw), np.float32), interpolation=cv2.INTER_LINEAR)
             a_hi = cv2.multiply(a_hi, 255.0, dst=pool("a_hi", (hh, hw)), dtype=cv2.CV_8U)
         a_blend = a_hi if self.matte is None else self.matte.tighten(a_hi, out=pool("a_tight", (hh, hw)))
-        alpha = a_blend if (hh, hw) == (h, w) else cv2.resize(a_blend, (w, h), dst=pool("alpha", (h, w)),
-                                                              interpolation=cv2.INTER_LINEAR)
+        alpha = a_blend if (hh, hw) == (h, w) else upscale(a_blend, w, h, dst=pool("alpha", (h, w)))
         clock.done("refine")
 
         # the background renderer gets the refined alpha as float at `low` resolution
