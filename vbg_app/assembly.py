@@ -31,7 +31,12 @@ if TYPE_CHECKING:
     from vbg_app.pipeline import Pipeline
     from vbg_app.protocols import Segmenter, Source
 
-OTHER_ENGINE = {"connectnet": "mediapipe", "mediapipe": "connectnet"}
+
+def other_engine(name: str) -> str:
+    """The engine an engine that cannot start falls back to: the first other one registered in vbg_app.specs."""
+    from vbg_app.specs import ENGINES
+
+    return next(n for n in ENGINES.names if n != name)
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,7 @@ def build_pipeline(config: PipelineConfig, overwrite: bool = False, fallback: bo
                                                          dataclasses.replace(config, source=spec, size=None, fps=None)))
             opened.append(source)
         if segmenter is None:
-            other = OTHER_ENGINE.get(config.engine, "mediapipe")
+            other = other_engine(config.engine)
             segmenter = _stage(fallback, found, "engine", config.engine, other,
                                lambda name: open_segmenter_for(config if name == config.engine else
                                                                dataclasses.replace(config, engine=name, model=None,
