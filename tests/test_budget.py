@@ -20,6 +20,30 @@ def test_budget_times_every_stage_of_the_frame(tmp_path):
     assert "Pipeline.run(), two threads" in text and "temporal filter" in text
 
 
+def test_budget_measures_the_pipeline_vbg_run_assembles(tmp_path, monkeypatch):
+    """The budget's stages are the objects build_pipeline made (as vbg run makes them), not its own copies."""
+    import vbg_app.assembly as assembly
+
+    built = []
+    real = assembly.build_pipeline
+
+    def spy(config, **kw):
+        pipe = real(config, **kw)
+        built.append((config, pipe, pipe.compositor))
+        return pipe
+
+    monkeypatch.setattr(assembly, "build_pipeline", spy)
+    stepped = []
+    monkeypatch.setattr(Compositor, "compose", lambda self, *a, _real=Compositor.compose, **k: (
+        stepped.append(self), _real(self, *a, **k))[1])
+    model = make_model(tmp_path / "m.onnx", size_wh=(64, 36))
+    budget.measure("connectnet", str(model), threads=1, size_wh=(256, 144), frames=2, warmup=1, background="color:#00ff00")
+    (config, pipe, comp), = built
+    assert config.sink == "null" and config.background == "color:#00ff00"
+    assert stepped and all(c is comp for c in stepped)  # stage by stage, step() and run(): the built compositor
+    assert pipe.segmenter is None  # closed with the pipeline at the end
+
+
 def test_compose_timing_reports_cpu_for_the_same_steps():
     comp = Compositor("blur")
     frame = np.full((72, 128, 3), 90, np.uint8)

@@ -81,21 +81,26 @@ def _split_segment(seg, frame, rows: dict) -> np.ndarray:
 def measure(engine: str = "connectnet", model: str | None = None, threads: int | None = None,
             size_wh=(1280, 720), frames: int = 200, warmup: int = 20, smoothing: str | None = None,
             background: str = "blur") -> dict:
-    from vbg_app.compose import Compositor
+    from vbg_app.assembly import build_pipeline
     from vbg_app.config import DEFAULT_SMOOTHING, PipelineConfig
     from vbg_app.engines import create_segmenter
-    from vbg_app.pipeline import Pipeline, check_frame, check_mask
-    from vbg_app.sinks import NullSink
+    from vbg_app.pipeline import check_frame, check_mask
     from vbg_app.sources import DemoSource, to_bgr8
-    from vbg_app.temporal import create_filter
 
-    cfg = PipelineConfig()
     smoothing = smoothing or DEFAULT_SMOOTHING
     seg = create_segmenter(engine, model, "cpu", threads)
     src = DemoSource(size_wh[0], size_wh[1], realtime=False)
-    flt = create_filter(smoothing)
-    comp = Compositor(background, refine=cfg.refine, mirror=cfg.mirror, cleanup=cfg.cleanup)
-    sink = NullSink()
+    # assembled as vbg run assembles it (build_pipeline: the filter, the Compositor with the config's refine,
+    # mirror and clean-up, the null sink); only the segmenter (the CPU provider, --threads) and the demo source
+    # (not paced) are passed in. The stage-by-stage timing below runs these very objects.
+    try:
+        pipe = build_pipeline(PipelineConfig(engine=engine, background=background, smoothing=smoothing, sink="null"),
+                              source=src, segmenter=seg)
+    except BaseException:
+        seg.close()
+        src.close()
+        raise
+    flt, comp, sink = pipe.temporal, pipe.compositor, pipe.sink
     rows: dict[str, list] = {}
 
     def timed(name, fn, *a, **k):
@@ -126,7 +131,7 @@ def measure(engine: str = "connectnet", model: str | None = None, threads: int |
                 whole.append((time.process_time() - c0) * 1e3 - extra)
         stages = {k: {"cpu_ms": _med([c for c, _ in v]), "wall_ms": _med([w for _, w in v])} for k, v in rows.items()}
 
-        pipe = Pipeline(src, seg, create_filter(smoothing), comp, sink)
+        pipe.temporal.reset()  # the step() and run() parts start from a fresh filter, as a new pipeline does
         for _ in range(warmup):
             pipe.step()
         c0, t0 = time.process_time(), time.perf_counter()
@@ -139,9 +144,7 @@ def measure(engine: str = "connectnet", model: str | None = None, threads: int |
         run_cpu, run_wall = (time.process_time() - c0) * 1e3 / frames, (time.perf_counter() - t0) * 1e3 / frames
         del st
     finally:
-        comp.close()
-        src.close()
-        seg.close()
+        pipe.close()
     from vbg_app.procinfo import loadavg
 
     return {
