@@ -17,10 +17,9 @@ import sys
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``vbg gui`` (each overrides the saved setting for this session and is then saved)."""
-    from vbg_app.specs import ENGINES  # light: parsing only
-    parser.add_argument("--source", help="demo | camera:N | camera:/dev/videoN | video:PATH (default: last used)")
-    parser.add_argument("--background", help="blur[:1-100] | image:PATH | video:PATH | color:#RRGGBB | none "
-                        "(default: last used)")
+    from vbg_app.specs import BACKGROUNDS, ENGINES, SOURCES  # light: parsing only
+    parser.add_argument("--source", help=f"{SOURCES.forms} (default: last used)")
+    parser.add_argument("--background", help=f"{BACKGROUNDS.forms} (default: last used)")
     parser.add_argument("--engine", choices=ENGINES.names, help="segmentation engine")
     parser.add_argument("--provider", help="auto | cpu | cuda | tensorrt | directml | coreml | openvino")
     parser.add_argument("--model", help="an ONNX model with vbg.* metadata (connectnet engine)")
