@@ -76,3 +76,14 @@ def test_ort_options_measures_every_variant_with_the_same_outputs(tmp_path):
     assert "app + IO binding, preallocated output" in res
     for v in res.values():
         assert v["cpu_ms"] >= 0 and v["max_diff"] < 1e-5
+
+
+def test_bad_options_are_one_line_not_a_traceback(tmp_path, capsys):
+    model = make_model(tmp_path / "m.onnx", size_wh=(64, 36))
+    for args, words in ((["--background", "nonsense"], "unknown background 'nonsense'"),
+                        (["--size", "12x"], "size"), (["--model", str(tmp_path / "missing.onnx")], "missing.onnx"),
+                        (["picture", str(tmp_path / "p.npz"), "--background", "plaid"], "plaid")):
+        extra = [] if "--model" in args else ["--model", str(model)]
+        assert budget.main(args + extra + ["--frames", "1", "--warmup", "0"] * (args[0] != "picture")) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and words in err and "Traceback" not in err, err

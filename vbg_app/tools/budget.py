@@ -92,14 +92,10 @@ def measure(engine: str = "connectnet", model: str | None = None, threads: int |
     src = DemoSource(size_wh[0], size_wh[1], realtime=False)
     # assembled as vbg run assembles it (build_pipeline: the filter, the Compositor with the config's refine,
     # mirror and clean-up, the null sink); only the segmenter (the CPU provider, --threads) and the demo source
-    # (not paced) are passed in. The stage-by-stage timing below runs these very objects.
-    try:
-        pipe = build_pipeline(PipelineConfig(engine=engine, background=background, smoothing=smoothing, sink="null"),
-                              source=src, segmenter=seg)
-    except BaseException:
-        seg.close()
-        src.close()
-        raise
+    # (not paced) are passed in and, if the build fails, closed by it. The stage-by-stage timing below runs these
+    # very objects.
+    pipe = build_pipeline(PipelineConfig(engine=engine, background=background, smoothing=smoothing, sink="null"),
+                          source=src, segmenter=seg)
     flt, comp, sink = pipe.temporal, pipe.compositor, pipe.sink
     rows: dict[str, list] = {}
 
@@ -265,9 +261,15 @@ def ort_options(model: str, runs: int = 60) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """A bad option, model or background is one line ``error: <what>. <fix>.`` and exit code 2, not a traceback."""
+    from vbg_app.errors import guarded
+
+    return guarded(_main, sys.argv[1:] if argv is None else list(argv))
+
+
+def _main(argv: list[str]) -> int:
     from vbg_app.config import parse_size
 
-    argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["picture"]:  # python -m vbg_app.tools.budget picture OUT.npz [--size WxH] [--frames N] [--model M]
         pp = argparse.ArgumentParser(prog="python -m vbg_app.tools.budget picture")
         pp.add_argument("out")
