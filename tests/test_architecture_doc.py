@@ -1,4 +1,5 @@
-"""docs/ARCHITECTURE.md stays a map of the code: every module and every thread the app starts is named there."""
+"""The layout stays what docs/ARCHITECTURE.md shows: every module and every thread the app starts is named there,
+and no module grows past 600 lines."""
 import re
 from pathlib import Path
 
@@ -31,3 +32,10 @@ def test_the_handoff_queue_is_as_described():
     code = (ROOT / "vbg_app" / "pipeline.py").read_text(encoding="utf-8")
     size = re.search(r"handoff: queue\.Queue = queue\.Queue\(maxsize=(\d+)\)", code).group(1)
     assert f"queue.Queue(maxsize={size})" in DOC and f"maxsize={size}" in DOC
+
+
+def test_no_module_of_the_package_is_over_600_lines():
+    """Issue #18's rule: a module past 600 lines is doing several jobs; split it by job."""
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text(encoding="utf-8").splitlines())
+             for p in (ROOT / "vbg_app").rglob("*.py")}
+    assert not {f: n for f, n in sizes.items() if n > 600}
