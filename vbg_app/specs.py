@@ -405,7 +405,7 @@ def _filter(spec, **kwargs):
 
 
 FILTERS = _Names("smoothing")
-for _name in ("none", "ema", "flow", "steady"):  # tests/test_specs.py checks these are temporal's FILTER_NAMES
+for _name in ("none", "ema", "flow", "steady"):  # the one list of smoothing names (temporal.FILTER_NAMES is this)
     FILTERS.register(_name, NameSpec, _filter, _name)
 
 

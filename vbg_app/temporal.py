@@ -20,14 +20,14 @@ model) or of the frame's size (a new camera mode) resets the filter; it never ra
 """
 from __future__ import annotations
 
-from typing import Protocol
-
 import cv2
 import numpy as np
 
 from .errors import BadInput
+from .protocols import TemporalFilter
+from .specs import FILTERS
 
-FILTER_NAMES = ("none", "ema", "flow", "steady")  # vbg_app.specs registers these; the default: config.DEFAULT_SMOOTHING
+FILTER_NAMES = FILTERS.names  # the one list: vbg_app.specs registers them; the default: config.DEFAULT_SMOOTHING
 FILTER_TITLES = {"none": "Off", "ema": "Light (average over time)", "flow": "Motion-aware (optical flow)",
                  "steady": "Steady (motion-aware, still background held)"}  # what users read (the GUI)
 DIS_MIN_SIDE = 12  # OpenCV's DIS flow refuses images under 12 px wide or high (measured, OpenCV 5.1)
@@ -52,12 +52,6 @@ def dis_finest_scale(shape: tuple[int, int], coarse: int = 2) -> int:
     """``coarse`` (2: flow at 1/4 of model res, plenty for a mask) unless the image is small (64 px or less
     a side), which needs level 1."""
     return 1 if min(shape) <= 64 else coarse
-
-
-class TemporalFilter(Protocol):
-    def update(self, prob: np.ndarray, frame_bgr: np.ndarray) -> np.ndarray: ...
-
-    def reset(self) -> None: ...
 
 
 def _as_prob(prob: np.ndarray) -> np.ndarray:
