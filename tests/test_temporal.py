@@ -263,3 +263,22 @@ def test_flow_filters_survive_thin_masks(name, shape):
     for _ in range(3):
         out = f.update(rng.random(shape, dtype=np.float32), rng.integers(0, 256, (120, 160, 3), dtype=np.uint8))
         assert out.shape == shape and np.isfinite(out).all()
+
+
+def test_small_frame_takes_the_engines_image_of_the_same_frame_and_it_is_the_same_picture():
+    """steady's small frame is the image the ONNX engine made for the model (vbg_app/framecache.py): taken from
+    the cache when the engine shrank this frame object, and equal to what small_frame computes itself."""
+    from vbg_app import framecache
+    from vbg_app.temporal import small_frame
+
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (720, 1280, 3), np.uint8)
+    own_color, own_gray = small_frame(frame.copy(), (398, 224))  # another object: computed here
+    from vbg_app.engines.onnx_engine import OnnxSegmenter
+    dst = np.empty((224, 398, 3), np.uint8)
+    OnnxSegmenter._shrink(None, frame, (398, 224), dst)            # what the engine does for the model
+    cached = framecache.get(frame, ("fit", (398, 224)))
+    assert cached is not None
+    color, gray = small_frame(frame, (398, 224))
+    assert color is cached                                          # taken, not recomputed
+    assert np.array_equal(color, own_color) and np.array_equal(gray, own_gray)

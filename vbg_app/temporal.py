@@ -23,6 +23,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from . import framecache
 from .errors import BadInput
 from .protocols import TemporalFilter
 from .specs import FILTERS
@@ -90,14 +91,22 @@ def small_frame(frame: np.ndarray, size_wh: tuple[int, int]) -> tuple[np.ndarray
 
     Resized the way :func:`small_gray` does (halvings, then one bilinear step), before the gray conversion,
     so the colour comes almost for free: a colour change of equal brightness (a red shirt over gray
-    asphalt) is still a change."""
+    asphalt) is still a change.
+
+    The ONNX engine made this very image of this frame object for the model (same halvings, same bilinear
+    step: vbg_app/framecache.py); it is taken from there when it did (0.8 ms of a 720p frame), computed here
+    otherwise (another engine, a mirrored frame, a filter used alone)."""
+    w, h = size_wh
+    if frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8:
+        fit = framecache.get(frame, ("fit", (w, h)))
+        if fit is not None and fit.shape == (h, w, 3):
+            return fit, cv2.cvtColor(fit, cv2.COLOR_BGR2GRAY)
     if frame.ndim == 3 and frame.shape[2] not in (3, 4):
         frame = frame[:, :, 0]
     if frame.dtype != np.uint8:
         frame = np.clip(frame, 0, 255).astype(np.uint8)
     if frame.ndim == 3 and frame.shape[2] == 4:
         frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
-    w, h = size_wh
     while frame.shape[1] >= 2 * w and frame.shape[0] >= 2 * h:
         frame = cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA)
     if frame.shape[:2] != (h, w):
