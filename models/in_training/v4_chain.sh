@@ -7,6 +7,9 @@
 # (last.pt written) and the chain stops there.
 set -u
 cd /work/main
+# setsid puts this chain in its own scheduler autogroup, where `nice` only ranks it against itself: lower the
+# whole group too, so that tests and benchmarks get the CPU first (Linux autogroups; ignored where absent)
+echo 19 > /proc/self/autogroup 2>/dev/null || true
 for name in "$@"; do
   resume=()
   [ -f "runs/$name/last.pt" ] && resume=(--resume)
