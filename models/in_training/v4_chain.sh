@@ -6,7 +6,7 @@
 # command starts, continues after a restart, and moves on to stage 2. A stage stopped by SIGTERM exits 143
 # (last.pt written) and the chain stops there.
 set -u
-cd /work/main
+cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"   # the repository root (the script sits in runs/ or models/in_training/)
 # setsid puts this chain in its own scheduler autogroup, where `nice` only ranks it against itself: lower the
 # whole group too, so that tests and benchmarks get the CPU first (Linux autogroups; ignored where absent)
 echo 19 > /proc/self/autogroup 2>/dev/null || true
