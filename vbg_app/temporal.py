@@ -20,6 +20,8 @@ model) or of the frame's size (a new camera mode) resets the filter; it never ra
 """
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -213,7 +215,11 @@ class FlowFilter:
             self._dis.setFinestScale(int(self.finest_scale) if self.finest_scale is not None
                                      else dis_finest_scale(self._dis_shape, self.coarse_scale))
         gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        self._grid = (gx, gy)
+        self._grid = cv2.merge([gx, gy])  # (h, w, 2): each pixel's own (x, y); + flow = where it comes from
+        # _fuse_weights' scratch, reused frame after frame (nothing of it is returned or kept)
+        self._buf = {"src": np.empty((h, w, 2), np.float32), "gray_f": np.empty((h, w), np.float32),
+                     "stack": np.empty((h, w, 4), np.float32), "moved": np.empty((h, w, 4), np.float32),
+                     "warped": np.empty((h, w), np.float32), "photo": np.empty((h, w), np.float32)}
         self._prev_gray = gray
         self._prev_out = prob.copy()
         self._frame_shape = tuple(frame_shape)
@@ -242,17 +248,23 @@ class FlowFilter:
 
         flow_cp = self._flow(gray, prev_gray)   # cur(x) ~ prev(x + flow_cp(x))
         flow_pc = self._flow(prev_gray, gray)   # prev(y) ~ cur(y + flow_pc(y))
-        gx, gy = self._grid
-        map_x = gx + flow_cp[:, :, 0]
-        map_y = gy + flow_cp[:, :, 1]
-        remap = lambda img: cv2.remap(img, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        warped = remap(prev_out)
-        back = remap(flow_pc)
+        buf = self._buf
+        src = cv2.add(flow_cp, self._grid, dst=buf["src"])  # where each pixel comes from in the previous frame
+        # the previous output, the backward flow and the previous gray carried along the flow in ONE remap of
+        # a 4-channel float image: OpenCV 5.1 interpolates 1- and 4-channel float images in float (a 2-channel
+        # one, the flow alone, on its old 1/32-px fixed-point path), so this is the previous output bit for bit,
+        # the backward flow within 1e-3 px (closer to exact bilinear), the gray unrounded (docs/bench.md, #16)
+        np.copyto(buf["gray_f"], prev_gray)
+        stack = cv2.merge([prev_out, flow_pc, buf["gray_f"]], dst=buf["stack"])
+        moved = cv2.remap(stack, src, None, cv2.INTER_LINEAR, dst=buf["moved"], borderMode=cv2.BORDER_REPLICATE)
+        warped = cv2.extractChannel(moved, 0, dst=buf["warped"])
         fx, fy = flow_cp[:, :, 0], flow_cp[:, :, 1]
-        err2 = np.square(fx + back[:, :, 0]) + np.square(fy + back[:, :, 1])
-        tracked = (err2 < self.consistency_px ** 2) & (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+        err2 = np.square(fx + moved[:, :, 1]) + np.square(fy + moved[:, :, 2])
+        tracked = (err2 < self.consistency_px ** 2) & (cv2.inRange(src, (0, 0), (w - 1, h - 1)) > 0)
         if self.photo_thresh > 0:
-            tracked &= cv2.absdiff(gray, remap(prev_gray)) < self.photo_thresh
+            # |gray - round(carried gray)| < t for whole levels  <=>  |gray - carried gray| < ceil(t) - 0.5
+            photo = np.subtract(moved[:, :, 3], gray, out=buf["photo"])
+            tracked &= np.abs(photo, out=photo) < math.ceil(self.photo_thresh) - 0.5
 
         moving = (np.square(fx) + np.square(fy)) >= self.static_px ** 2
         wnew = np.where(moving, np.float32(self.w_moving), np.float32(self.w_static))
