@@ -19,7 +19,9 @@ gives the defaults and a notice. A file that could neither be read whole nor kep
 
 ``save()`` writes a temp file in the same folder, fsyncs it and renames it over the old one, so a crash
 mid-write never leaves a half-written settings file; it returns what went wrong ("" when it worked) instead of
-raising, for the window to show.
+raising, for the window to show. Keys this version does not know (written by a newer vbg, or by hand) are kept
+as they were and written back. When ``settings.json`` is a symbolic link (a dotfiles manager's), the file it
+points to is replaced and the link stays.
 """
 from __future__ import annotations
 
@@ -240,11 +242,13 @@ class SettingsStore:
         self.path = self.folder / SETTINGS_FILE
         self.backup_path: Path | None = None  # where the last load() kept a file it had to repair
         self.keep_original = False  # load() could neither read nor keep the file: save() must not replace it
+        self.extra: dict = {}  # keys of the loaded file that Settings does not have: written back unchanged
 
     def load(self) -> tuple[Settings, str]:
         """(settings, notice); the notice is "" unless the user should be told something."""
         self.backup_path = None
         self.keep_original = False
+        self.extra = {}
         try:
             st = os.stat(self.path)
             if stat.S_ISDIR(st.st_mode):
@@ -265,6 +269,8 @@ class SettingsStore:
                                 f"default settings.{kept}")
         damage, data = self._parse(raw)
         settings, bad = settings_from_dict(data)
+        known = {f.name for f in fields(Settings)}
+        self.extra = {k: v for k, v in data.items() if k not in known}
         if not damage and not bad:
             return settings, ""
         backup, failure = self._keep(None if len(raw) > MAX_FILE_BYTES else raw)
@@ -354,14 +360,20 @@ class SettingsStore:
             return why
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            text = json.dumps(settings.as_dict(), indent=2, sort_keys=True)
-            fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=str(self.folder))
+            target = self.path
+            if os.path.islink(self.path):  # replace the file the link points to, keep the link
+                target = Path(os.path.realpath(self.path))
+                if os.path.islink(target):
+                    raise OSError(40, "settings.json is a symbolic link that loops")
+                target.parent.mkdir(parents=True, exist_ok=True)
+            text = json.dumps({**self.extra, **settings.as_dict()}, indent=2, sort_keys=True)
+            fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=str(target.parent))
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
                     fh.write(text + "\n")
                     fh.flush()
                     os.fsync(fh.fileno())
-                os.replace(tmp, self.path)
+                os.replace(tmp, target)
             except BaseException:
                 _unlink(tmp)
                 raise
