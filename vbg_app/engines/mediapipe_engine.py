@@ -8,7 +8,10 @@ no longer ships it). Used for side-by-side comparison and as a fallback engine::
     prob = seg.segment(frame_bgr)   # (144, 256) float32 for a 16:9 frame
 
 The frame is resized to ``input_size_wh`` (long side 256, the frame's aspect kept) before it is handed to
-MediaPipe, which returns the confidence mask at that size.
+MediaPipe, which returns the confidence mask at that size. The resize is :func:`vbg_app.framecache.shrink`, as
+the ONNX engine's (exact halvings, then one bilinear step: 0.3 ms at 720p instead of 1.4 for one INTER_AREA by
+5x), and leaves its images for this frame, so the compositor's pyramid and the ``steady`` filter's small frame
+are not made again (#16; how the masks differ: docs/bench.md).
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vbg_app import resources
+from vbg_app import framecache, resources
 from vbg_app.errors import BadInput
 from vbg_app.quiet import native_stderr_quiet as _native_stderr_quiet  # TFLite/glog lines on fd 2
 
@@ -73,8 +76,7 @@ class MediaPipeSegmenter:
         h, w = frame_bgr.shape[:2]
         scale = self.long_side / max(h, w)
         self._size_wh = (max(2, round(w * scale)), max(2, round(h * scale)))
-        small = cv2.resize(frame_bgr, self._size_wh, interpolation=cv2.INTER_AREA)
-        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+        rgb = cv2.cvtColor(framecache.shrink(frame_bgr, self._size_wh), cv2.COLOR_BGR2RGB)
         result = self._segmenter.segment(self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb))
         # numpy_view() aliases MediaPipe's buffer, which the next call reuses: copy it
         prob = np.array(result.confidence_masks[0].numpy_view(), dtype=np.float32, copy=True)

@@ -322,21 +322,11 @@ class OnnxSegmenter:
         0.14 % of mask pixels on the other side of 0.5 (docs/bench.md).
 
         The compositor's pyramid is made of the same images (its halvings, and the frame at the mask's size):
-        they are fresh arrays, left in :mod:`vbg_app.framecache` for this frame so it does not redo them."""
+        they are fresh arrays, left in :mod:`vbg_app.framecache` for this frame so it does not redo them
+        (:func:`vbg_app.framecache.shrink`, which the MediaPipe engine uses too)."""
         from vbg_app import framecache
 
-        frame, w, h = img, size_wh[0], size_wh[1]
-        level = 0
-        while img.shape[1] >= 2 * w and img.shape[0] >= 2 * h:
-            img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
-            level += 1
-            framecache.put(frame, ("half", level), img)
-        if img.shape[:2] == (h, w):
-            dst[:] = img
-            return
-        fit = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
-        dst[:] = fit
-        framecache.put(frame, ("fit", (w, h)), fit)
+        dst[:] = framecache.shrink(img, size_wh)
 
     def segment(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Person probability (h, w) float32 in 0..1 at the model's resolution for a BGR uint8 frame (for a
