@@ -87,3 +87,24 @@ def test_bad_options_are_one_line_not_a_traceback(tmp_path, capsys):
         assert budget.main(args + extra + ["--frames", "1", "--warmup", "0"] * (args[0] != "picture")) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and words in err and "Traceback" not in err, err
+
+
+def test_the_budgets_mediapipe_split_is_the_engines_segment():
+    """The budget times MediaPipe's segment() in parts with the engine's own steps (#16: framecache.shrink, its
+    images left for the frame): the same mask as segment() and the same images cached."""
+    import pytest
+
+    pytest.importorskip("mediapipe")
+    from vbg_app import framecache
+    from vbg_app.engines import create_segmenter
+    from vbg_app.sources import DemoSource
+
+    seg = create_segmenter("mediapipe")
+    try:
+        frame = DemoSource(1280, 720, realtime=False).read()
+        rows = {}
+        prob = budget._split_segment(seg, frame, rows)
+        assert framecache.get(frame, ("fit", (256, 144))) is not None and "segment: resize to model input" in rows
+        np.testing.assert_array_equal(prob, seg.segment(frame.copy()))
+    finally:
+        seg.close()

@@ -67,7 +67,9 @@ def _split_segment(seg, frame, rows: dict) -> np.ndarray:
         h, w = frame.shape[:2]
         scale = seg.long_side / max(h, w)
         size = (max(2, round(w * scale)), max(2, round(h * scale)))
-        small = timed("segment: resize to model input", cv2.resize, frame, size, None, 0, 0, cv2.INTER_AREA)
+        from vbg_app import framecache  # its images are left for the filter and the compositor (#16)
+
+        small = timed("segment: resize to model input", framecache.shrink, frame, size)
         rgb = timed("segment: colour order + normalise", cv2.cvtColor, small, cv2.COLOR_BGR2RGB)
         res = timed("segment: inference (session.run)", mp.segment,
                     seg._mp.Image(image_format=seg._mp.ImageFormat.SRGB, data=rgb))
