@@ -46,9 +46,12 @@ def test_shipped_configs_load_and_each_ablation_differs_only_by_the_sc_term():
         assert strip(sc) == strip(nosc), with_sc
         init_sc, init_nosc = str(sc["model"]["init"]), str(nosc["model"]["init"])
         # a continued run's ablation continues the earlier run's ablation: runs/X/last.pt -> runs/X_nosc/last.pt
+        # (or, for a run continued from a committed state file, X_last.pt -> X_nosc_last.pt)
         stage = Path(init_sc).parent.name
+        stem = Path(init_sc).stem
         assert init_sc == init_nosc or (init_nosc == init_sc.replace(f"/{stage}/", f"/{stage}_nosc/")
-                                        and init_sc != init_nosc), with_sc
+                                        and init_sc != init_nosc) or (
+            stem.endswith("_last") and init_nosc == init_sc.replace(stem, stem[:-len("_last")] + "_nosc_last")), with_sc
         assert {k: v for k, v in sc["model"].items() if k != "init"} == \
             {k: v for k, v in nosc["model"].items() if k != "init"}
     from vbg_app.train.losses import build_loss
