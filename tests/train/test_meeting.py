@@ -291,3 +291,54 @@ def test_v4_configs_train_on_the_cached_labels_if_present():
     assert train_ds.has_soft_targets and len(train_ds) == 702 + 3 * 203
     item = train_ds[(0, 0)]
     assert item["image"].shape == (3, 144, 256) and torch.isfinite(item["soft"]).all()
+
+
+# -- anchor_cuts: the photo's own cut of the person stays outside the frame -------------------------------------------
+def _half_body(h=300, w=200):
+    lab = np.zeros((h, w), np.uint8)
+    lab[90:h, 50:150] = 1  # head and torso, cut by the photo's bottom edge
+    lab[60:90, 80:120] = 1
+    return lab
+
+
+@pytest.mark.parametrize("angle,flip", [(0, False), (7, False), (-7, True), (3, True)])
+def test_anchor_cut_edges_moves_the_photo_bottom_out_of_frame(angle, flip):
+    from vbg_app.train.data.augment import anchor_cut_edges, similarity
+
+    lab = _half_body()
+    M = similarity((100, 260), 260, (256, 144), angle, flip)  # framed low: the photo ends inside the frame
+    bottom = np.array([[50, 300, 1], [150, 300, 1]], np.float64)
+    assert (bottom @ M.T)[:, 1].min() < 144 - 1
+    A = anchor_cut_edges(M, lab, (256, 144))
+    assert (bottom @ A.T)[:, 1].min() >= 144 - 1e-6
+    assert np.allclose(A[:, :2], M[:, :2])  # only moved, never scaled or turned
+    # already outside: unchanged
+    M2 = similarity((100, 150), 120, (256, 144), angle, flip)
+    assert np.allclose(anchor_cut_edges(M2, lab, (256, 144)), M2)
+
+
+def test_anchor_cut_edges_ignores_people_inside_the_photo():
+    from vbg_app.train.data.augment import anchor_cut_edges, similarity
+
+    lab = np.zeros((300, 200), np.uint8)
+    lab[60:280, 50:150] = 1  # whole person, 20 px above the photo's bottom edge
+    M = similarity((100, 260), 260, (256, 144))
+    assert np.allclose(anchor_cut_edges(M, lab, (256, 144)), M)
+
+
+def test_synthesizer_anchor_cuts_keeps_the_torso_to_the_bottom_edge():
+    """With anchor_cuts no rendered frame of a half-body photo shows background under the torso's middle."""
+    lab = _half_body(240, 320)
+    img = np.full((240, 320, 3), 120, np.uint8)
+    opts = dict(out_wh=(128, 72), p_composite=1.0, backgrounds=[], p_webcam=1.0, full_body_aspect=0.5,
+                webcam_height=(0.9, 1.6), p_occluder=0.0, max_rotation=0.0, scale_jitter=0.0)
+    rng = np.random.default_rng(0)
+    floating = 0
+    for _ in range(20):
+        _, out = Synthesizer(**opts, anchor_cuts=False)(img, lab, rng)
+        floating += bool(out[-1].max() == 0 and out.max() == 1)
+    assert floating > 0  # the setting really produces floating torsos without the option
+    for _ in range(20):
+        _, out = Synthesizer(**opts, anchor_cuts=True)(img, lab, rng)
+        if out.max() == 1:
+            assert out[-1].max() == 1, "the torso ends above the bottom edge"

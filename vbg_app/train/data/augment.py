@@ -182,3 +182,51 @@ def to_input(img_bgr: np.ndarray) -> np.ndarray:
     """BGR uint8 HxWx3 -> float32 3xHxW RGB in ConnectNet's normalisation ``(x/255 - 0.5) / 0.5``."""
     rgb = img_bgr[..., ::-1].astype(np.float32)
     return np.ascontiguousarray((rgb * (2.0 / 255.0) - 1.0).transpose(2, 0, 1))
+
+
+def cut_edges(label: np.ndarray, band: int = 2, min_px: int = 4):
+    """Where the photo cuts its person: ``[(p0, p1, outward normal)]`` per photo edge that person pixels
+    (label 1) touch within ``band`` px, ``p0``/``p1`` the ends of the touching run on that edge (x, y)."""
+    h, w = label.shape[:2]
+    person = label == 1
+    out = []
+    for run, edge in ((person[h - band:].any(0), "bottom"), (person[:band].any(0), "top"),
+                      (person[:, :band].any(1), "left"), (person[:, w - band:].any(1), "right")):
+        idx = np.flatnonzero(run)
+        if len(idx) < min_px:
+            continue
+        a, b = float(idx[0]), float(idx[-1] + 1)
+        if edge == "bottom":
+            out.append(((a, h), (b, h), (0.0, 1.0)))
+        elif edge == "top":
+            out.append(((a, 0.0), (b, 0.0), (0.0, -1.0)))
+        elif edge == "left":
+            out.append(((0.0, a), (0.0, b), (-1.0, 0.0)))
+        else:
+            out.append(((w, a), (w, b), (1.0, 0.0)))
+    return out
+
+
+def anchor_cut_edges(M: np.ndarray, label: np.ndarray, out_wh) -> np.ndarray:
+    """``M`` shifted (in the output) so that every photo edge cutting the person (:func:`cut_edges`) lies on or
+    outside the output frame, moved along that edge's outward direction: the person runs out of the frame
+    where the photo cut it, instead of ending inside the frame. Each output axis is settled by the first cut edge
+    that maps onto it (bottom, top, left, right in that order); a later edge on the same axis is left as it is."""
+    M = np.array(M, np.float64)
+    W, H = float(out_wh[0]), float(out_wh[1])
+    moved = set()
+    for p0, p1, n in cut_edges(label):
+        d = M[:, :2] @ np.array(n)
+        axis = int(abs(d[1]) > abs(d[0]))  # 1: the edge maps to the output's bottom/top, 0: left/right
+        if axis in moved:
+            continue
+        pts = np.array([M @ np.array([p0[0], p0[1], 1.0]), M @ np.array([p1[0], p1[1], 1.0])])
+        lim = (W, H)[axis]
+        # every point's coordinate on `axis` must end >= lim (the edge maps outward to +) or <= 0 (to -)
+        if d[axis] > 0:
+            shift = max(0.0, lim - float(pts[:, axis].min()))
+        else:
+            shift = min(0.0, -float(pts[:, axis].max()))
+        M[axis, 2] += shift
+        moved.add(axis)  # the first edge on an axis (bottom before top, left before right) keeps it
+    return M

@@ -30,7 +30,8 @@ Meeting-domain options (issue #14; all off by default, so earlier recipes draw t
 ``p_side_cut`` (the person partly out of frame at the left or right), ``p_far`` (a small, distant person),
 ``p_held`` with ``held_kinds`` (hands, mugs, phones, headsets, helmets drawn and labelled as person, see
 :mod:`~vbg_app.train.data.meeting`), ``p_backlight`` (a bright window behind the person), the ``office``
-background generator, and per-folder background weights (``background_weights``).
+background generator, per-folder background weights (``background_weights``), and ``anchor_cuts`` (where
+the photo itself cuts its person, that edge is kept outside the frame: :func:`anchor_cut_edges`).
 
 Soft targets: :meth:`Synthesizer.render` also carries a per-pixel person probability (a cached teacher label,
 see ``vbg label``) through the same geometry: whole-photo samples get the cached label warped (bilinear;
@@ -49,7 +50,7 @@ import numpy as np
 
 from vbg_app.engines.fit import PAD_VALUE, letterbox_box
 from vbg_app.imagefile import IMAGE_EXTS
-from vbg_app.train.data.augment import Photometric, _prescale, similarity, warp_pair
+from vbg_app.train.data.augment import Photometric, _prescale, anchor_cut_edges, similarity, warp_pair
 from vbg_app.train.data.meeting import HELD_KINDS, _shade, backlight, draw_held_object, office_background
 
 
@@ -332,6 +333,9 @@ class Synthesizer:
     # a labelled frame with more than this share outside the photo is composited (1.0: never forced; the
     # photo's mirrored border would otherwise show mirrored copies of the person)
     max_outside: float = 1.0
+    # where the photo itself cuts the person (the person touches a photo edge), move the frame so that edge
+    # stays outside it: a webcam never shows a torso ending above the frame's bottom edge with room below
+    anchor_cuts: bool = False
     photometric: Photometric = field(default_factory=Photometric)
 
     def __post_init__(self) -> None:
@@ -415,7 +419,10 @@ class Synthesizer:
         ch *= math.exp(rng.uniform(-self.scale_jitter, self.scale_jitter))
         angle = rng.uniform(-self.max_rotation, self.max_rotation)
         flip = rng.random() < self.p_flip
-        return similarity((cx, cy), max(ch, 4.0), out_wh, angle, flip)
+        M = similarity((cx, cy), max(ch, 4.0), out_wh, angle, flip)
+        if self.anchor_cuts and label is not None:
+            M = anchor_cut_edges(M, label, out_wh)
+        return M
 
     # the sample ------------------------------------------------------------------------------------------------
     def __call__(self, image: np.ndarray, label: np.ndarray | None, rng: np.random.Generator, out_wh=None):
