@@ -342,3 +342,25 @@ def test_synthesizer_anchor_cuts_keeps_the_torso_to_the_bottom_edge():
         _, out = Synthesizer(**opts, anchor_cuts=True)(img, lab, rng)
         if out.max() == 1:
             assert out[-1].max() == 1, "the torso ends above the bottom edge"
+
+
+@pytest.mark.parametrize("size", [(144, 256), (97, 61), (8, 8)])
+def test_drape_background_is_deterministic_bold_and_fills_the_frame(size):
+    from vbg_app.train.data.meeting import drape_background
+
+    h, w = size
+    a = drape_background(h, w, np.random.default_rng(3))
+    b = drape_background(h, w, np.random.default_rng(3))
+    assert a.shape == (h, w, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+    if h >= 64:
+        # a bold pattern over the whole frame: high contrast in every quarter, unlike a plain wall
+        for q in (a[: h // 2, : w // 2], a[: h // 2, w // 2:], a[h // 2:, : w // 2], a[h // 2:, w // 2:]):
+            assert float(q.astype(np.float32).std()) > 20
+
+
+def test_drape_is_a_background_kind():
+    from vbg_app.train.data.synthesis import GENERATORS, BackgroundBank
+
+    bank = BackgroundBank(kinds=("drape",))
+    img = bank.sample(72, 128, np.random.default_rng(0))
+    assert img.shape == (72, 128, 3) and "drape" in GENERATORS

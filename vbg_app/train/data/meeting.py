@@ -6,6 +6,9 @@
   and framed pictures, a flag on a pole (stripes or a cross, with a wave), potted plants, a door and a
   lamp. The room behind the v1 failures ("a blob grows above a head against a bookshelf", "the flag
   stays sharp");
+* :func:`drape_background`: a large draped flag or patterned fabric filling the wall behind the person: bold
+  stripes at an angle (sometimes with a starred canton) or a check, bent by folds that move the stripes and
+  shade them. A flag hung behind a speaker is a common meeting backdrop; v4 took its stripes for person;
 * :func:`draw_held_object`: things people hold or wear in a call, drawn in front of the person: a hand, a
   mug, a phone (in a hand), a headset (band over the head, ear cups) and a helmet-like dome held at the
   chest or beside the head. The drawn pixels are returned as a mask; the caller labels them person;
@@ -175,6 +178,45 @@ def _plant(img, x, y, s, rng) -> None:
         mid = ((x + tip[0]) // 2, (y + tip[1]) // 2)
         cv2.ellipse(img, mid, (max(2, int(length / 2)), max(1, int(s * rng.uniform(0.06, 0.15)))),
                     math.degrees(a), 0, 360, green, -1)
+
+
+def drape_background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A draped flag or patterned fabric filling the frame (see the module docstring), BGR uint8 (h, w, 3)."""
+    palettes = [((40, 40, 200), (235, 235, 235), (110, 50, 30)),   # red / white / navy (BGR)
+                ((60, 140, 30), (240, 240, 240), (30, 30, 190)),
+                ((30, 170, 230), (30, 30, 30), (40, 40, 200)),
+                ((150, 80, 20), (230, 230, 230), (20, 160, 220))]
+    cols = np.array(palettes[int(rng.integers(len(palettes)))], np.float32)
+    cols = np.clip(cols * rng.uniform(0.8, 1.15, (3, 1)), 0, 255)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    a = math.radians(rng.uniform(-45, 45))
+    b = a + math.radians(rng.uniform(50, 130))  # folds run across the stripes
+    fold_period = min(h, w) * rng.uniform(0.25, 0.8)
+    fold = np.sin(2 * math.pi * (xs * math.cos(b) + ys * math.sin(b)) / fold_period + rng.uniform(0, 2 * math.pi))
+    u = xs * math.cos(a) + ys * math.sin(a) + fold * fold_period * rng.uniform(0.02, 0.1)
+    period = min(h, w) * rng.uniform(0.06, 0.2)
+    if rng.random() < 0.75:  # stripes of two colours, maybe a starred canton
+        idx = (np.floor(u / period).astype(np.int64) % 2)
+        img = cols[idx]
+        if rng.random() < 0.6:
+            cw, ch = int(w * rng.uniform(0.3, 0.6)), int(h * rng.uniform(0.3, 0.6))
+            x0 = 0 if rng.random() < 0.5 else w - cw
+            img[:ch, x0:x0 + cw] = cols[2]
+            r = max(1, int(min(h, w) * rng.uniform(0.008, 0.02)))
+            step = max(3 * r, int(min(cw, ch) / rng.uniform(4, 8)))
+            for yy in range(step // 2, ch, step):
+                for xx in range(x0 + step // 2, x0 + cw, step):
+                    cv2.circle(img, (xx, yy), r, tuple(float(c) for c in cols[1]), -1)
+    else:  # a check
+        v = -xs * math.sin(a) + ys * math.cos(a)
+        idx = (np.floor(u / period).astype(np.int64) + np.floor(v / period).astype(np.int64)) % 3
+        img = cols[idx]
+    shade = 1.0 + rng.uniform(0.1, 0.35) * fold
+    img = img * shade[..., None]
+    sigma = rng.uniform(0, 2.0)
+    if sigma > 0.3:
+        img = cv2.GaussianBlur(img, (0, 0), sigma)
+    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def office_background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:

@@ -51,7 +51,8 @@ import numpy as np
 from vbg_app.engines.fit import PAD_VALUE, letterbox_box
 from vbg_app.imagefile import IMAGE_EXTS
 from vbg_app.train.data.augment import Photometric, _prescale, anchor_cut_edges, similarity, warp_pair
-from vbg_app.train.data.meeting import HELD_KINDS, _shade, backlight, draw_held_object, office_background
+from vbg_app.train.data.meeting import (HELD_KINDS, _shade, backlight, draw_held_object, drape_background,
+                                        office_background)
 
 
 
@@ -158,6 +159,7 @@ GENERATORS = {
     "room": room_background,
     "shelves": shelves_background,
     "office": office_background,
+    "drape": drape_background,
 }
 CLASSIC_KINDS = ("gradient", "noise", "room", "shelves")  # the default set (the recipes before v4)
 
