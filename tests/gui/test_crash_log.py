@@ -192,3 +192,39 @@ def test_the_reporter_shows_a_dialog_that_does_not_block_and_one_stderr_line(qtb
         rep.box.close()  # in the way of the next
     finally:
         log.close()
+
+
+def test_two_guis_at_once_write_two_crash_logs_and_a_dead_ones_slot_is_taken_over(tmp_path):
+    """A second GUI started while the first runs must not truncate or interleave the first's crash log."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom vbg_app.gui.app import CrashLog\n"
+         "log = CrashLog(sys.argv[1]); log.open(native=False); log.write('first gui: its own report')\n"
+         "print(log.path, flush=True); time.sleep(60)", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        first = Path(holder.stdout.readline().strip())
+        assert first.name == CRASH_FILE
+        second = CrashLog(tmp_path)
+        second.open(native=False)
+        try:
+            assert second.path != first and second.path.name == "vbg-gui-crash-2.log"
+            second.write("second gui: another report")
+            assert "first gui: its own report" in first.read_text()  # not truncated by the second start
+            assert "first gui" not in second.path.read_text()
+        finally:
+            second.close()
+    finally:
+        holder.kill()
+        holder.wait()
+    # the first GUI died without closing its log: the next start takes its slot and keeps its report
+    third = CrashLog(tmp_path)
+    third.open(native=False)
+    try:
+        assert third.path == first and "first gui: its own report" in third.previous.read_text()
+    finally:
+        third.close()
+    # and with both slots free again, a start uses the first
+    fourth = CrashLog(tmp_path)
+    fourth.open(native=False)
+    fourth.close()
+    assert fourth.path == first

@@ -8,7 +8,8 @@ other thread is logged with its traceback to ``<data_dir>/logs/vbg-gui.log``, wr
 the user is told where that is (one line on stderr and a dialog; vbg keeps running). An exception while the
 window is being built ends start-up the same way, with exit code 1.
 
-The crash log (:class:`CrashLog`, ``<data_dir>/logs/vbg-gui-crash.log``) is where ``faulthandler`` writes the
+The crash log (:class:`CrashLog`, ``<data_dir>/logs/vbg-gui-crash.log``; a second GUI running at the same time
+gets ``vbg-gui-crash-2.log``, and so on) is where ``faulthandler`` writes the
 native stack of every thread when the process dies of a fatal signal (a crash inside Qt or onnxruntime,
 which no Python hook sees), and where the Python tracebacks go (at most 256 KB a run; all of them are in
 ``vbg-gui.log`` too). Each start begins it afresh; a start that finds the previous run's log holding a report
@@ -30,7 +31,7 @@ import time
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QLockFile, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from vbg_app.errors import BadInput, VbgError
@@ -40,6 +41,7 @@ from vbg_app.gui.settings import SettingsStore, config_dir, data_dir, log_dir
 log = logging.getLogger("vbg.gui")
 LOG_FILE = "vbg-gui.log"
 CRASH_FILE = "vbg-gui-crash.log"
+CRASH_SLOTS = 8  # GUIs running at once that each get their own crash log (vbg-gui-crash.log, -2.log, ...)
 CRASH_LIMIT = 256_000  # characters of Python tracebacks a run writes to the crash log
 _NATIVE = "Fatal Python error"  # how faulthandler starts its report
 
@@ -85,6 +87,7 @@ class CrashLog:
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / CRASH_FILE
         self.previous = self.path.with_name(CRASH_FILE + ".1")
+        self._lock_file: QLockFile | None = None
         self._fh = None
         self._written = 0
         self._lock = threading.Lock()
@@ -101,6 +104,7 @@ class CrashLog:
         notice = ""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._claim_slot()
             report = self._report_in(self.path)
             if report:
                 try:
@@ -123,12 +127,34 @@ class CrashLog:
             if self._fh is not None:
                 self._fh.close()
                 self._fh = None
+            if self._lock_file is not None:
+                self._lock_file.unlock()
+                self._lock_file = None
             return notice
         if native:
             self._others = faulthandler.is_enabled()  # python -X faulthandler, a test runner
             faulthandler.enable(self._fh, all_threads=True)
             self._native = True
         return notice
+
+    def _claim_slot(self) -> None:
+        """Two GUIs at once (two users' sessions, a second start while the first is still closing) must not
+        write one file: each takes the first crash log that no running vbg holds (``vbg-gui-crash.log``, then
+        ``vbg-gui-crash-2.log`` ...), held by a ``.lock`` beside it for the whole run. Qt's QLockFile notices a
+        lock left by a vbg that died (its process is gone), so a crashed run's slot is taken over -- and its
+        report kept -- by the next start. With every slot held, a file named after this process."""
+        folder = self.path.parent
+        for n in range(1, CRASH_SLOTS + 1):
+            name = CRASH_FILE if n == 1 else CRASH_FILE.replace(".log", f"-{n}.log")
+            lock = QLockFile(str(folder / (name + ".lock")))
+            lock.setStaleLockTime(0)  # held for hours: only a dead owner makes it stale
+            if lock.tryLock(0):
+                self._lock_file = lock
+                break
+        else:
+            name = CRASH_FILE.replace(".log", f"-pid{os.getpid()}.log")
+        self.path = folder / name
+        self.previous = folder / (name + ".1")
 
     @staticmethod
     def _report_in(path: Path) -> str:
@@ -184,6 +210,9 @@ class CrashLog:
                 pass
             self._fh = None
             self._native = False
+            if self._lock_file is not None:
+                self._lock_file.unlock()
+                self._lock_file = None
 
 
 class CrashReporter(QObject):
