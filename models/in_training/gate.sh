@@ -2,7 +2,7 @@
 # Usage: models/in_training/gate.sh TAG LABEL=CHECKPOINT [LABEL=CHECKPOINT ...]   (issue #14, removed when v4 ships)
 #   e.g. gate.sh s6 v4b=runs/connectnet_v4b_256x144/last.pt v4c=runs/connectnet_v4c_256x144/last.pt
 # Exports each checkpoint at every size of $SIZES (default 256x144; e.g. SIZES="256x144 398x224") with the
-# engine's letterbox and runs the whole #14 gate in one vbg eval beside the released file, v1, v1 at 256x144 and
+# engine's letterbox ($FIT=aspect: at each frame's own aspect) and runs the whole #14 gate in one vbg eval beside the released file, v1, v1 at 256x144 and
 # MediaPipe: three val sets, the three clips (flicker, agreement with the teacher fusion), the exact-GT videos,
 # the demo portrait. $LIMIT (optional) caps images per set. Results: runs/gate/TAG/eval.{txt,json}.
 set -euo pipefail
@@ -13,7 +13,7 @@ models=()
 for spec in "$@"; do
   label=${spec%%=*}; ck=${spec#*=}
   for size in ${SIZES:-256x144}; do
-    .venv/bin/vbg export --checkpoint "$ck" --size "$size" --fit letterbox --version 4 --out "$out/${label}_${size}.onnx" >/dev/null
+    .venv/bin/vbg export --checkpoint "$ck" --size "$size" --fit "${FIT:-letterbox}" --version 4 --out "$out/${label}_${size}.onnx" >/dev/null
     models+=(--model "$out/${label}_${size}.onnx")
   done
 done
