@@ -1,5 +1,6 @@
 """Pipeline wiring with fake stages: timing, threading, live swaps, error isolation, clean shutdown."""
 import threading
+import time
 
 import pytest
 
@@ -88,3 +89,31 @@ def test_stats_dropped_is_what_the_source_says_it_dropped():
     assert stats.frames == 10 and stats.dropped == pipe.source.dropped == 20  # the 11th read ended it
     assert stats.as_dict()["dropped"] == 20
     pipe.close()
+
+
+def test_a_ctrl_c_inside_the_capture_threads_start_still_stops_that_thread(monkeypatch):
+    """KeyboardInterrupt raised while Thread.start() waits for the new thread (a Ctrl+C at that instant):
+    run() re-raises it, and the capture thread stops instead of reading and inferring on while the caller
+    closes the stages under it (seen as a rare hang of `vbg run` after a Ctrl+C early in start-up)."""
+    import vbg_app.pipeline as pipeline_module
+
+    real_start = threading.Thread.start
+
+    class InterruptedStartThread(threading.Thread):
+        def start(self):
+            real_start(self)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline_module.threading, "Thread", InterruptedStartThread)
+    pipe = make(10**9)
+    with pytest.raises(KeyboardInterrupt):
+        pipe.run()
+    producer = pipe._producer
+    try:
+        producer.join(timeout=5)
+        assert not producer.is_alive()
+        reads = pipe.source.k
+        time.sleep(0.05)
+        assert pipe.source.k == reads  # nothing captures any more
+    finally:
+        pipe.close()  # (sets the stop flag: a failing run does not leave the thread spinning)

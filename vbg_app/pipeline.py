@@ -451,8 +451,11 @@ class Pipeline:
 
         worker = threading.Thread(target=producer, name="vbg-capture-infer", daemon=True)
         self._producer = worker
-        worker.start()
         try:
+            # start() inside the try: a Ctrl+C that lands while start() waits for the new thread must still set
+            # the stop flag below, or the producer would go on capturing (and inferring) while the caller
+            # closes the stages under it
+            worker.start()
             while target is None or self.stats.frames < target:
                 try:
                     item = handoff.get(timeout=0.02)
@@ -474,7 +477,10 @@ class Pipeline:
             # the producer never blocks on the queue (its puts time out and check the stop flag), so this
             # only waits for a read() in progress; a source blocked for longer cannot hang stop(): the thread
             # ends on its own once read() returns, and the next run() waits for it first
-            worker.join(timeout=1.0)
+            try:
+                worker.join(timeout=1.0)
+            except RuntimeError:  # start() was interrupted before the thread said it runs: it sees the flag
+                pass
             if worker.is_alive():
                 log.info("the capture thread is still in source.read(); it ends when that returns")
         return self._result()
