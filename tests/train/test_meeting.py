@@ -364,3 +364,46 @@ def test_drape_is_a_background_kind():
     bank = BackgroundBank(kinds=("drape",))
     img = bank.sample(72, 128, np.random.default_rng(0))
     assert img.shape == (72, 128, 3) and "drape" in GENERATORS
+
+
+def _bystander_folder(root, color=(200, 40, 200)):
+    """A labelled folder of one magenta "person" on black (a colour no other part of the sample has)."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    img, lab = full_body(color=color, bg=(0, 0, 0))
+    cv2.imwrite(str(root / "images" / "p.png"), img)
+    cv2.imwrite(str(root / "masks" / "p.png"), lab * 255)
+    return root
+
+
+def test_a_bystander_is_painted_behind_the_person_and_labelled_background(tmp_path):
+    folder = _bystander_folder(tmp_path / "people")
+    img, lab = full_body()
+    opts = dict(p_composite=1.0, background_kinds=("gradient",), p_webcam=0.0, out_wh=(256, 144))
+    seen = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        out, out_lab = synth(**opts, p_bystander=1.0, bystanders=[str(folder)])(img, lab, rng)
+        magenta = (np.abs(out.astype(int) - (200, 40, 200)).sum(-1) < 40)
+        if magenta.sum() > 30:
+            seen += 1
+            assert (out_lab[magenta] == 0).mean() > 0.99  # the bystander is background
+            assert (out_lab == 1).sum() > 0  # and the main person is still there, labelled person
+        # behind the main person: the same draw without a bystander has the same label and the same person
+        plain, plain_lab = synth(**opts)(img, lab, np.random.default_rng(seed))
+        inside = cv2.erode((plain_lab == 1).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        assert np.array_equal(out_lab, plain_lab) and np.array_equal(out[inside], plain[inside])
+    assert seen >= 6
+    # same rng -> same sample (a function of rng only), and without the option no magenta at all
+    a, _ = synth(**opts, p_bystander=1.0, bystanders=[str(folder)])(img, lab, np.random.default_rng(3))
+    b, _ = synth(**opts, p_bystander=1.0, bystanders=[str(folder)])(img, lab, np.random.default_rng(3))
+    assert np.array_equal(a, b)
+    c, _ = synth(**opts)(img, lab, np.random.default_rng(3))
+    assert not (np.abs(c.astype(int) - (200, 40, 200)).sum(-1) < 40).any()
+
+
+def test_bystanders_need_labelled_folders(tmp_path):
+    with pytest.raises(BadInput, match="bystanders"):
+        synth(p_bystander=0.5)
+    with pytest.raises(BadInput, match="images/ and masks/"):
+        synth(p_bystander=0.5, bystanders=[str(tmp_path)])

@@ -60,8 +60,9 @@ def build_datasets(cfg: dict):
 
     size = tuple(cfg["input_size"])
     synth = dict(cfg["data"]["synthesis"] or {})
-    if synth.get("backgrounds"):
-        synth["backgrounds"] = [resolve_path(b) for b in synth["backgrounds"]]
+    for key in ("backgrounds", "bystanders"):
+        if synth.get(key):
+            synth[key] = [resolve_path(b) for b in synth[key]]
     teacher = cfg["distill"].get("teacher")
     train = PortraitDataset(_resolve_sources(cfg["data"]["train"]), size, synth, seed=int(cfg["seed"]),
                             teacher=resolve_path(teacher) if teacher else None,
