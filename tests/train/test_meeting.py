@@ -407,3 +407,24 @@ def test_bystanders_need_labelled_folders(tmp_path):
         synth(p_bystander=0.5)
     with pytest.raises(BadInput, match="images/ and masks/"):
         synth(p_bystander=0.5, bystanders=[str(tmp_path)])
+
+
+def test_a_soft_composite_alpha_pastes_no_halo_of_a_generous_mask():
+    """humanseg290-style masks run a few px outside the person: cut with the mask, the photo's own (green)
+    background comes along as a halo labelled person; cut with the soft label, it does not."""
+    img, lab = full_body()  # red person on green
+    generous = cv2.dilate(lab, np.ones((9, 9), np.uint8))  # the annotation: 4 px outside all round
+    soft = lab.astype(np.float32)  # the teachers: the person itself
+    opts = dict(p_composite=1.0, background_kinds=("gradient",), p_webcam=0.0, feather=0.0)
+    green = lambda im: (np.abs(im.astype(int) - (40, 200, 40)).sum(-1) < 30)  # noqa: E731
+    for seed in range(4):
+        hard, hard_lab, _ = synth(**opts).render(img, generous, np.random.default_rng(seed), soft=soft)
+        tight, tight_lab, tight_soft = synth(**opts, composite_alpha="soft").render(
+            img, generous, np.random.default_rng(seed), soft=soft)
+        assert green(hard).sum() > 20 and (hard_lab[green(hard)] == 1).all()  # the halo, called person
+        assert green(tight).sum() <= 2  # no halo
+        assert np.array_equal(tight_lab, (tight_soft >= 0.5).astype(np.uint8))  # label and target agree
+        red = (np.abs(tight.astype(int) - (40, 40, 220)).sum(-1) < 30)
+        assert red.sum() > 100 and (tight_lab[red] == 1).mean() > 0.97
+    with pytest.raises(BadInput, match="composite_alpha"):
+        synth(composite_alpha="gt")

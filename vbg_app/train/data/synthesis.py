@@ -39,8 +39,9 @@ the released weights take people walking past for person; :class:`PeopleBank`).
 Soft targets: :meth:`Synthesizer.render` also carries a per-pixel person probability (a cached teacher label,
 see ``vbg label``) through the same geometry: whole-photo samples get the cached label warped (bilinear;
 with ``soft_label_edges`` the hard label becomes ``soft >= 0.5`` too, so the teachers' edges replace coarse
-mask edges), composites get the alpha they were composited with (the ground-truth cut), drawn held objects
-1 and letterbox bars 0.
+mask edges), composites get the alpha they were composited with (the ground-truth cut; with
+``composite_alpha: soft`` the cached label itself is the cut, so a generous mask pastes no halo of the photo's
+own background), drawn held objects 1 and letterbox bars 0.
 """
 from __future__ import annotations
 
@@ -427,6 +428,10 @@ class Synthesizer:
     # where the photo itself cuts the person (the person touches a photo edge), move the frame so that edge
     # stays outside it: a webcam never shows a torso ending above the frame's bottom edge with room below
     anchor_cuts: bool = False
+    # composites: cut the person with the cached soft label (``soft``: vbg label's fused_gt, the teachers' edge
+    # within a band of the mask's outline) instead of the hard mask. humanseg290's masks run a few pixels outside
+    # the person all round, so a hard-mask cut pastes a halo of the photo's own background, labelled person
+    composite_alpha: str = "mask"  # "mask" | "soft"
     p_bystander: float = 0.0  # composites: another, smaller person behind the main one, labelled background
     bystanders: list = field(default_factory=list)  # labelled folders (images/, masks/) to cut them from
     photometric: Photometric = field(default_factory=Photometric)
@@ -449,6 +454,9 @@ class Synthesizer:
             raise BadInput(f"unknown held_kinds {bad}", f"use: {', '.join(HELD_KINDS)}")
         if self.p_held > 0 and not self.held_kinds:
             raise BadInput("p_held > 0 but held_kinds is empty", f"list some of: {', '.join(HELD_KINDS)}")
+        if self.composite_alpha not in ("mask", "soft"):
+            raise BadInput(f"composite_alpha {self.composite_alpha!r} is not mask or soft",
+                           "use mask (the photo's person mask) or soft (the cached soft label where given)")
         if self.p_bystander > 0 and not self.bystanders:
             raise BadInput("p_bystander > 0 but no bystanders folders",
                            "set synthesis.bystanders to labelled folders, e.g. [../shared/data/portraits/ccp/train]")
@@ -568,9 +576,15 @@ class Synthesizer:
         soft_out = None
         if composite:
             img, lab = warp_pair(image, label, M, out_wh, border="constant", label_border=0)
-            alpha = (lab != 0).astype(np.float32)  # person and ignore band
-            if self.feather > 0:
-                alpha = cv2.GaussianBlur(alpha, (0, 0), self.feather)
+            if self.composite_alpha == "soft" and soft is not None:
+                s_, _, Ms = _prescale(np.asarray(soft, np.float32), None, M)
+                alpha = np.clip(cv2.warpAffine(s_, Ms, tuple(out_wh), flags=cv2.INTER_LINEAR,
+                                               borderMode=cv2.BORDER_CONSTANT), 0.0, 1.0)
+                lab = (alpha >= 0.5).astype(np.uint8)
+            else:
+                alpha = (lab != 0).astype(np.float32)  # person and ignore band
+                if self.feather > 0:
+                    alpha = cv2.GaussianBlur(alpha, (0, 0), self.feather)
             bg = self.bank.sample(out_h, out_w, rng)
             if self.p_bystander > 0 and rng.random() < self.p_bystander:
                 box = person_bbox(lab)
