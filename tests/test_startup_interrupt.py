@@ -22,9 +22,16 @@ _LAUNCH = ("import runpy, sys; sys.stdout.write('up\\n'); sys.stdout.flush(); sy
            "runpy.run_module('vbg_app', run_name='__main__', alter_sys=True)")
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl+C as a terminal delivers it. A test runner started in the background by a shell
+    without job control has SIGINT ignored, and children inherit that (a Ctrl+C would then never arrive)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(*args: str, code: str = _LAUNCH) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint if sys.platform != "win32" else None)
 
 
 def _clean(err: str) -> None:
