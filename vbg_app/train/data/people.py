@@ -8,7 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vbg_app.imagefile import IMAGE_EXTS
 
 
 class PeopleBank:
@@ -18,45 +17,44 @@ class PeopleBank:
 
     def __init__(self, folders=(), cache_long_side: int = 320) -> None:
         from vbg_app.errors import BadInput
+        from vbg_app.train.data.datasets import folder_source
 
-        self.pairs: list[tuple[Path, Path]] = []
+        self.sources = []
         for f in folders or ():
             root = Path(f)
             if not (root / "images").is_dir() or not (root / "masks").is_dir():
                 raise BadInput(f"bystanders folder {root} has no images/ and masks/",
                                "give labelled folders, e.g. ../shared/data/portraits/ccp/train")
-            masks = {m.stem: m for m in (root / "masks").iterdir() if m.suffix.lower() in IMAGE_EXTS}
-            self.pairs += [(i, masks[i.stem]) for i in sorted((root / "images").iterdir())
-                           if i.suffix.lower() in IMAGE_EXTS and i.stem in masks]
+            self.sources.append(folder_source(root, labeled=True))  # the training data's pairing and mask rules
+        self.index = [(k, j) for k, src in enumerate(self.sources) for j in range(len(src))]
         self.cache_long_side = int(cache_long_side)
         self._cache: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
 
     def __len__(self) -> int:
-        return len(self.pairs)
+        return len(self.index)
 
     def _load(self, i: int):
         if i not in self._cache:
-            img = cv2.imread(str(self.pairs[i][0]), cv2.IMREAD_COLOR)
-            mask = cv2.imread(str(self.pairs[i][1]), cv2.IMREAD_GRAYSCALE)
+            k, j = self.index[i]
+            img, lab, _ = self.sources[k].load(j)
             item = None
-            if img is not None and mask is not None and mask.shape == img.shape[:2]:
-                ys, xs = np.nonzero(mask > 127)
-                if len(ys) >= 50:
-                    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-                    img, a = img[y0:y1, x0:x1], (mask[y0:y1, x0:x1] > 127).astype(np.float32)
-                    s = self.cache_long_side / max(img.shape[:2])
-                    if s < 1:
-                        img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-                        a = cv2.resize(a, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_AREA)
-                    item = (img, a)
+            ys, xs = np.nonzero(lab == 1)
+            if len(ys) >= 50:
+                y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+                img, a = img[y0:y1, x0:x1], (lab[y0:y1, x0:x1] == 1).astype(np.float32)
+                s = self.cache_long_side / max(img.shape[:2])
+                if s < 1:
+                    img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+                    a = cv2.resize(a, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_AREA)
+                item = (img, a)
             self._cache[i] = item
         return self._cache[i]
 
     def sample(self, rng: np.random.Generator):
         """A person ``(bgr uint8, alpha float32 0..1)``, or None (no files, or an unusable one drawn)."""
-        if not self.pairs:
+        if not self.index:
             return None
-        return self._load(int(rng.integers(len(self.pairs))))
+        return self._load(int(rng.integers(len(self.index))))
 
 
 def add_bystander(bg: np.ndarray, person_h: float, person_cx: float, bank: PeopleBank, rng: np.random.Generator,

@@ -303,6 +303,12 @@ def person_bbox(label: np.ndarray):
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
+def _warp_soft(soft, M, out_wh, border: int) -> np.ndarray:
+    """A soft label (float 0..1 at the photo's size) warped like the image: bilinear, clipped to 0..1."""
+    s, _, Ms = _prescale(np.asarray(soft, np.float32), None, M)
+    return np.clip(cv2.warpAffine(s, Ms, tuple(out_wh), flags=cv2.INTER_LINEAR, borderMode=border), 0.0, 1.0)
+
+
 @dataclass
 class Synthesizer:
     """Turns a (photo, label) pair into a training sample of size ``out_wh``; see the module docstring."""
@@ -492,9 +498,7 @@ class Synthesizer:
         if composite:
             img, lab = warp_pair(image, label, M, out_wh, border="constant", label_border=0)
             if self.composite_alpha == "soft" and soft is not None:
-                s_, _, Ms = _prescale(np.asarray(soft, np.float32), None, M)
-                alpha = np.clip(cv2.warpAffine(s_, Ms, tuple(out_wh), flags=cv2.INTER_LINEAR,
-                                               borderMode=cv2.BORDER_CONSTANT), 0.0, 1.0)
+                alpha = _warp_soft(soft, M, out_wh, cv2.BORDER_CONSTANT)
                 lab = (alpha >= 0.5).astype(np.uint8)
             else:
                 alpha = (lab != 0).astype(np.float32)  # person and ignore band
@@ -505,7 +509,6 @@ class Synthesizer:
                 box = person_bbox(lab)
                 if box is not None:
                     x0, y0, x1, y1 = box
-                    bg = bg.copy()
                     add_bystander(bg, y1 - y0, (x0 + x1) / 2, self.people, rng)
             bg = bg.astype(np.float32)
             img = (bg + alpha[..., None] * (img.astype(np.float32) - bg)).clip(0, 255).astype(np.uint8)
@@ -514,9 +517,7 @@ class Synthesizer:
         else:
             img, lab = warp_pair(image, label, M, out_wh, border="reflect")
             if soft is not None:
-                s, _, Ms = _prescale(np.asarray(soft, np.float32), None, M)
-                soft_out = np.clip(cv2.warpAffine(s, Ms, tuple(out_wh), flags=cv2.INTER_LINEAR,
-                                                  borderMode=cv2.BORDER_REFLECT_101), 0.0, 1.0)
+                soft_out = _warp_soft(soft, M, out_wh, cv2.BORDER_REFLECT_101)
                 if self.soft_label_edges and lab is not None:
                     lab = (soft_out >= 0.5).astype(np.uint8)
         if lab is not None and self.p_occluder > 0 and rng.random() < self.p_occluder:
