@@ -7,14 +7,15 @@ RELEASED = SHARED / "models" / "reference" / "pphumanseg_v1_lite_398x224.onnx"
 TOL = 1e-4
 
 
-def lively_model(seed=0):
-    """A ConnectNet with random conv weights and random BN statistics (so BN handling matters)."""
+def lively_model(seed=0, **widths):
+    """A ConnectNet with random conv weights and random BN statistics (so BN handling matters); ``widths``:
+    ConnectNet's stem/shortcut/decoder channels."""
     import torch
 
     from vbg_app.train.model import ConnectNet
 
     torch.manual_seed(seed)
-    m = ConnectNet()
+    m = ConnectNet(**widths)
     for mod in m.modules():
         if isinstance(mod, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(mod.weight)

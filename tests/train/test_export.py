@@ -128,6 +128,21 @@ def test_each_deploy_rewrite_is_exact(flags):
     assert model.conv_bn0.conv.out_channels == 36  # the rewrites work on a copy
 
 
+@pytest.mark.parametrize("widths", [{"stem": 32, "shortcut": 16, "decoder": 32}, {"stem": 20, "shortcut": 7,
+                                                                                   "decoder": 5}])
+def test_slim_models_export_exactly(tmp_path, widths):
+    """Slim widths (vbg_app/train/slim.py) go through every rewrite, padded or not, and the --checkpoint CLI."""
+    model = lively_model(4, **widths)
+    x = torch.randn(1, 3, 112, 200)
+    with torch.no_grad():
+        assert (DeployConnectNet(model)(x) - model.predict(x)).abs().max().item() <= TOL
+    ckpt = tmp_path / "last.pt"
+    torch.save({"model": model.state_dict(), "iteration": 5}, ckpt)
+    out = tmp_path / "slim.onnx"
+    assert main(["--checkpoint", str(ckpt), "--out", str(out), "--size", "200x112", "--fit", "aspect"]) == 0
+    assert np.abs(run_onnx(out, x.numpy()) - model.predict(x).numpy()).max() <= TOL
+
+
 @pytest.mark.parametrize("src,dst", [((14, 25), (112, 199)), ((7, 9), (14, 18)), ((20, 30), (7, 11)), ((5, 5), (5, 12))])
 def test_matmul_resize_equals_bilinear(src, dst):
     x = torch.randn(2, 3, *src)

@@ -210,9 +210,21 @@ def test_training_at_per_batch_aspects_with_aspect_validation(tmp_path):
 
 
 @pytest.mark.slow  # a training burst
-def test_resume_reproduces_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("slim", [False, True])
+def test_resume_reproduces_an_uninterrupted_run(tmp_path, slim):
     over = ["iters=12", "val_every=6", "log_every=3", "loss=[cross_entropy, lovasz_softmax]"]
-    straight = train(load_config(SMOKE, over + [f"output={tmp_path / 'a'}"]), progress=False, log=lambda s: None)
+    logs = []
+    if slim:  # cut from a wide checkpoint (vbg_app/train/slim.py); the resume rebuilds the slim shapes
+        from vbg_app.train.loop import save_checkpoint
+        from vbg_app.train.model import ConnectNet
+
+        torch.manual_seed(5)
+        save_checkpoint(tmp_path / "wide.pt", model=ConnectNet().state_dict(), iteration=1, config={"name": "w"})
+        over += [f"model.init={tmp_path / 'wide.pt'}", "model.widths={stem: 32, shortcut: 16, decoder: 24}"]
+    straight = train(load_config(SMOKE, over + [f"output={tmp_path / 'a'}"]), progress=False, log=logs.append)
+    if slim:
+        assert straight["model"].widths == {"stem": 32, "shortcut": 16, "decoder": 24}
+        assert any(line.startswith("slimmed {'stem': 36") for line in logs), logs
     first = train(load_config(SMOKE, over + [f"output={tmp_path / 'b'}"]), progress=False, log=lambda s: None,
                   stop_at=6)
     assert first["iterations"] == 6

@@ -102,6 +102,7 @@ def bench(cfg: dict, iters: int = 20, device_name: str = "auto") -> int:
 
     from vbg_app.train.data.datasets import benchmark
     from vbg_app.train.ddp import pick_device
+    from vbg_app.train.config import model_widths
     from vbg_app.train.loop import build_datasets, build_optimizer
     from vbg_app.train.losses import build_loss
     from vbg_app.train.losses.semantic_connectivity import bench as sc_bench
@@ -125,7 +126,7 @@ def bench(cfg: dict, iters: int = 20, device_name: str = "auto") -> int:
     torch.set_num_threads(threads if int(cfg["threads"]) <= 0 else int(cfg["threads"]))
     cv2.setNumThreads(0)
     device = pick_device(device_name)
-    model = ConnectNet().to(device).train()
+    model = ConnectNet(**(model_widths(cfg) or {})).to(device).train()
     loss_fn = build_loss(cfg["loss"]).to(device)
     opt = build_optimizer(cfg, model)
     batches = []

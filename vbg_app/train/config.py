@@ -11,6 +11,7 @@ from vbg_app.errors import BadInput
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RELEASED_ONNX = "../shared/models/reference/pphumanseg_v1_lite_398x224.onnx"
+PAPER_WIDTHS = {"stem": 36, "shortcut": 18, "decoder": 64}  # ConnectNet's channels at 1/2 resolution
 
 DEFAULTS: dict = {
     "name": None,  # run name (default: the config file's stem)
@@ -21,6 +22,9 @@ DEFAULTS: dict = {
         "released_onnx": RELEASED_ONNX,
         "recalibrate_bn_batches": 8,  # after importing the released weights (their BN is folded)
         "sync_bn": False,  # SyncBatchNorm across processes (multi-GPU with small per-GPU batches)
+        # channels at 1/2 resolution, {stem, shortcut, decoder} (null: the paper's 36/18/64). Narrower widths cut
+        # the init's weights down to the channels that carry most (vbg_app/train/slim.py), then train as usual
+        "widths": None,
     },
     "data": {
         "train": [],  # sources: paths or {path, kind, repeat, ...} (see vbg_app.train.data.datasets)
@@ -138,8 +142,25 @@ def check_config(cfg: dict) -> None:
     if cfg["data"]["val_resize"] not in ("stretch", "pad", "aspect"):
         raise BadInput(f"data.val_resize {cfg['data']['val_resize']!r} is unknown", "use stretch, pad or aspect")
     aspect_sizes(cfg)  # checks data.aspects
+    model_widths(cfg)  # checks model.widths
     if cfg["schedule"]["type"] not in ("poly", "constant"):
         raise BadInput(f"schedule {cfg['schedule']['type']!r} is unknown", "use poly or constant")
+
+
+def model_widths(cfg: dict) -> dict | None:
+    """``model.widths`` as ``{stem, shortcut, decoder}`` ints (the paper's for missing keys), or None."""
+    w = cfg["model"].get("widths")
+    if not w:
+        return None
+    if not isinstance(w, dict) or set(w) - set(PAPER_WIDTHS):
+        raise BadInput(f"model.widths {w!r} is not a mapping of {', '.join(PAPER_WIDTHS)}",
+                       "write e.g. widths: {stem: 32, shortcut: 16, decoder: 32}")
+    out = {k: w.get(k, v) for k, v in PAPER_WIDTHS.items()}
+    for k, v in out.items():
+        if not isinstance(v, int) or not 0 < v <= PAPER_WIDTHS[k]:
+            raise BadInput(f"model.widths.{k} {v!r} is not a channel count from 1 to {PAPER_WIDTHS[k]}",
+                           "slim models keep at most the paper's channels")
+    return out
 
 
 def resolve_path(p) -> str:

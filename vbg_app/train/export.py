@@ -342,8 +342,9 @@ def run(args: argparse.Namespace) -> int:
             raise BadInput(f"checkpoint {args.checkpoint} does not exist", "pass a .pt file written by vbg train")
         ckpt = load_checkpoint(args.checkpoint)  # tensors and plain data only: never runs code from the file
         try:
-            model = ConnectNet()
-            model.load_state_dict(ckpt.get("model", ckpt) if isinstance(ckpt, dict) else ckpt)
+            state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else ckpt
+            model = ConnectNet.for_state_dict(state)
+            model.load_state_dict(state)
         except Exception as exc:  # another architecture's weights
             raise BadInput(f"{args.checkpoint} is not a ConnectNet checkpoint ({str(exc)[:120]})",
                            "pass best.pt or last.pt from a vbg train output folder") from None

@@ -46,7 +46,7 @@ from vbg_app.errors import BadInput
 from vbg_app.train.checkpoint import (load_checkpoint, rng_state, save_checkpoint,  # noqa: F401
                                       set_rng_state)
 from vbg_app.train.config import (DEFAULTS, RELEASED_ONNX, REPO_ROOT, _resolve_sources, aspect_sizes,  # noqa: F401
-                                  check_config, load_config, resolve_path, set_key)
+                                  check_config, load_config, model_widths, resolve_path, set_key)
 from vbg_app.train.ddp import DistInfo, pick_device
 from vbg_app.train.logs import CsvLog, plot_curves
 from vbg_app.train.sampler import ResumableSampler, _mp_context, _worker_init
@@ -79,7 +79,9 @@ def build_model(cfg: dict, train_ds=None, device=torch.device("cpu"), log=print)
     from vbg_app.train.model import ConnectNet
 
     init = str(cfg["model"]["init"])
+    widths = model_widths(cfg)
     model = ConnectNet()
+    n_cal = int(cfg["model"]["recalibrate_bn_batches"])
     if init == "released":
         from vbg_app.train.weights import import_onnx_weights, recalibrate_bn
 
@@ -88,23 +90,40 @@ def build_model(cfg: dict, train_ds=None, device=torch.device("cpu"), log=print)
             raise BadInput(f"released weights {path} not found",
                            "set model.released_onnx, or model.init: random")
         import_onnx_weights(model, path)
-        n = int(cfg["model"]["recalibrate_bn_batches"])
-        if n > 0 and train_ds is not None:
-            bs = int(cfg["batch_size"])
-            batches = [torch.stack([torch.from_numpy(_input_of(train_ds, b * bs + j)) for j in range(bs)])
-                       for b in range(n)]
-            recalibrate_bn(model, batches)
-            log(f"imported released weights from {path}; BN re-calibrated on {n} batches")
-    elif init != "random":
+        if n_cal > 0 and train_ds is not None:
+            recalibrate_bn(model, _calibration_batches(cfg, train_ds, n_cal))
+            log(f"imported released weights from {path}; BN re-calibrated on {n_cal} batches")
+    elif init == "random":
+        model = ConnectNet(**(widths or {}))
+    else:
         ckpt = load_checkpoint(resolve_path(init), "set model.init to a .pt file written by vbg train, "
                                "released or random")
+        state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else ckpt
         try:
-            model.load_state_dict(ckpt.get("model", ckpt) if isinstance(ckpt, dict) else ckpt)
+            model = ConnectNet.for_state_dict(state)
+            model.load_state_dict(state)
         except (RuntimeError, TypeError, AttributeError) as exc:
             raise BadInput(f"model.init {init} is not a ConnectNet checkpoint ({str(exc).splitlines()[0][:120]})",
                            "set model.init to a .pt file written by vbg train, released or random") from None
         log(f"initialised from {init}")
+    if widths and model.widths != widths:
+        from vbg_app.train.slim import slim_model
+        from vbg_app.train.weights import recalibrate_bn
+
+        if train_ds is None:
+            raise BadInput("model.widths needs training data to choose the channels to keep",
+                           "give data.train sources, or leave model.widths unset")
+        batches = _calibration_batches(cfg, train_ds, max(n_cal, 1))
+        was = model.widths
+        model = slim_model(model, batches, **widths)
+        recalibrate_bn(model, batches)
+        log(f"slimmed {was} -> {widths} (channels kept by their signal on {len(batches)} batches); BN re-calibrated")
     return model.to(device)
+
+
+def _calibration_batches(cfg: dict, train_ds, n: int) -> list[torch.Tensor]:
+    bs = int(cfg["batch_size"])
+    return [torch.stack([torch.from_numpy(_input_of(train_ds, b * bs + j)) for j in range(bs)]) for b in range(n)]
 
 
 def _input_of(ds, i: int) -> np.ndarray:
@@ -446,7 +465,7 @@ def export_best(cfg: dict, out_dir: Path, path: str, say=print) -> Path:
     want_best = cfg["export"].get("checkpoint", "best") == "best"
     src = out_dir / "best.pt" if want_best and (out_dir / "best.pt").is_file() else out_dir / "last.pt"
     ckpt = load_checkpoint(src)
-    model = ConnectNet()
+    model = ConnectNet.for_state_dict(ckpt["model"])
     model.load_state_dict(ckpt["model"])
     model.eval()
     size = tuple(cfg["export"].get("size") or cfg["input_size"])

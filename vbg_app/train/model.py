@@ -16,6 +16,9 @@ Layer for layer the same network as ``PPHumanSegLite`` in PaddleSeg
     depthwise_separable2  64->2, ends in BN + ReLU (a quirk of the release: logits are >= 0)
     bilinear up to the input size                            -> logits [N,2,H,W], channel 1 = person
 
+The three 1/2-resolution widths (stem 36, shortcut 18, decoder 64) are arguments: most of the inference
+time goes there, and :mod:`vbg_app.train.slim` cuts them (a slim model, e.g. 32/16/32).
+
 Details checked against the reference: BN eps 1e-5 (Paddle's default), convs without bias, the
 depthwise conv of a separable block has no ReLU, the pointwise conv has one. A shuffle unit with
 stride 1 splits its input into halves ``[shortcut, branch]``, runs ``branch`` through
@@ -114,18 +117,37 @@ class ShuffleUnit(nn.Module):
 class ConnectNet(nn.Module):
     """PP-HumanSegV1-Lite. ``forward`` returns logits [N,2,H,W]; ``predict`` returns their softmax."""
 
-    def __init__(self, num_classes: int = 2, align_corners: bool = False) -> None:
+    def __init__(self, num_classes: int = 2, align_corners: bool = False, stem: int = 36, shortcut: int = 18,
+                 decoder: int = 64) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.align_corners = align_corners
-        self.conv_bn0 = ConvBN(3, 36, 3, stride=2)
-        self.conv_bn1 = ConvBN(36, 18, 1)
-        self.block1 = nn.Sequential(ShuffleUnit(36, 72, 2), *[ShuffleUnit(72, 72, 1) for _ in range(3)])
+        self.conv_bn0 = ConvBN(3, stem, 3, stride=2)
+        self.conv_bn1 = ConvBN(stem, shortcut, 1)
+        self.block1 = nn.Sequential(ShuffleUnit(stem, 72, 2), *[ShuffleUnit(72, 72, 1) for _ in range(3)])
         self.block2 = nn.Sequential(ShuffleUnit(72, 144, 2), *[ShuffleUnit(144, 144, 1) for _ in range(7)])
         self.depthwise_separable0 = SeparableConvBNReLU(144, 64)
-        self.depthwise_separable1 = SeparableConvBNReLU(82, 64)
-        self.depthwise_separable2 = SeparableConvBNReLU(64, num_classes)
+        self.depthwise_separable1 = SeparableConvBNReLU(shortcut + 64, decoder)
+        self.depthwise_separable2 = SeparableConvBNReLU(decoder, num_classes)
         self.reset_parameters()
+
+    @property
+    def widths(self) -> dict:
+        """The channel counts at 1/2 resolution: ``{"stem": 36, "shortcut": 18, "decoder": 64}`` for the paper's
+        network; a slim model (:mod:`vbg_app.train.slim`) has fewer."""
+        return {"stem": self.conv_bn0.conv.out_channels, "shortcut": self.conv_bn1.conv.out_channels,
+                "decoder": self.depthwise_separable1.pointwise.conv.out_channels}
+
+    @classmethod
+    def for_state_dict(cls, state: dict) -> "ConnectNet":
+        """An untrained ConnectNet with the widths (and classes) of ``state`` (a ``state_dict``), to load it into."""
+        try:
+            return cls(num_classes=int(state["depthwise_separable2.pointwise.conv.weight"].shape[0]),
+                       stem=int(state["conv_bn0.conv.weight"].shape[0]),
+                       shortcut=int(state["conv_bn1.conv.weight"].shape[0]),
+                       decoder=int(state["depthwise_separable1.pointwise.conv.weight"].shape[0]))
+        except (KeyError, AttributeError, IndexError, TypeError):
+            return cls()  # not a ConnectNet state: load_state_dict will say what is missing
 
     def reset_parameters(self) -> None:
         """PaddleSeg's init: every conv weight ~ N(0, 0.001), BN weight 1 and bias 0."""
