@@ -220,11 +220,14 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, slim):
 
         torch.manual_seed(5)
         save_checkpoint(tmp_path / "wide.pt", model=ConnectNet().state_dict(), iteration=1, config={"name": "w"})
-        over += [f"model.init={tmp_path / 'wide.pt'}", "model.widths={stem: 32, shortcut: 16, decoder: 24}"]
+        over += [f"model.init={tmp_path / 'wide.pt'}", "model.widths={stem: 32, shortcut: 16, decoder: 24}",
+                 "model.edge_head=1"]
     straight = train(load_config(SMOKE, over + [f"output={tmp_path / 'a'}"]), progress=False, log=logs.append)
     if slim:
         assert straight["model"].widths == {"stem": 32, "shortcut": 16, "decoder": 24}
+        assert straight["model"].edge_kernel == 1 and straight["model"].edge.conv.weight.abs().sum() > 0  # trained
         assert any(line.startswith("slimmed {'stem': 36") for line in logs), logs
+        assert any(line.startswith("added an edge head (kernel 1") for line in logs), logs
     first = train(load_config(SMOKE, over + [f"output={tmp_path / 'b'}"]), progress=False, log=lambda s: None,
                   stop_at=6)
     assert first["iterations"] == 6

@@ -96,3 +96,24 @@ def test_paddleseg_init():
     assert 0.0007 < w.std().item() < 0.0013
     assert all(torch.equal(layer.bn.weight, torch.ones_like(layer.bn.weight)) for layer in conv_bn_layers(m))
     assert isinstance(m.conv_bn0, ConvBN)
+
+
+def test_edge_head_starts_as_the_identity_and_round_trips():
+    torch.manual_seed(1)
+    m = ConnectNet().eval()
+    for mod in m.modules():  # livelier than PaddleSeg's init, whose decoder features are all but 0
+        if isinstance(mod, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(mod.weight)
+    x = torch.randn(2, 3, 72, 128)
+    with torch.no_grad():
+        before = m.predict(x)
+        m.add_edge_head(3)
+        assert m.edge_kernel == 3
+        assert torch.allclose(m.predict(x), before, atol=1e-6)  # zero-initialised
+        torch.nn.init.normal_(m.edge.conv.weight, std=0.1)  # a trained head moves the outline
+        assert not torch.allclose(m.predict(x), before, atol=1e-3)
+    again = ConnectNet.for_state_dict(m.state_dict())
+    again.load_state_dict(m.state_dict())
+    assert again.edge_kernel == 3 and ConnectNet.for_state_dict(ConnectNet().state_dict()).edge_kernel == 0
+    with pytest.raises(ValueError, match="num_classes"):
+        ConnectNet(num_classes=3).add_edge_head(1)

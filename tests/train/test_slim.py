@@ -81,6 +81,20 @@ def test_config_checks_model_widths(widths, ok):
             load_config(REPO / "vbg_app/train/configs/smoke.yaml", overrides)
 
 
+@pytest.mark.parametrize("value", [-1, 2, 5, "wide", True])
+def test_config_checks_the_edge_head(value):
+    with pytest.raises(BadInput, match="model.edge_head"):
+        load_config(REPO / "vbg_app/train/configs/smoke.yaml", [f"model.edge_head={value}"])
+
+
+def test_slim_keeps_an_edge_head():
+    model = lively_model(5, edge_head=3)
+    slim = slim_model(model, batches(1), **model.widths)  # same widths: the same function, edge head included
+    x = batches(1, seed=3)[0]
+    with torch.no_grad():
+        assert slim.edge_kernel == 3 and torch.equal(slim(x), model(x))
+
+
 def test_slim_refuses_impossible_widths():
     with pytest.raises(ValueError, match="decoder width 80"):
         slim_model(lively_model(3), batches(1), stem=32, shortcut=16, decoder=80)

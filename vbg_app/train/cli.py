@@ -126,7 +126,7 @@ def bench(cfg: dict, iters: int = 20, device_name: str = "auto") -> int:
     torch.set_num_threads(threads if int(cfg["threads"]) <= 0 else int(cfg["threads"]))
     cv2.setNumThreads(0)
     device = pick_device(device_name)
-    model = ConnectNet(**(model_widths(cfg) or {})).to(device).train()
+    model = ConnectNet(**(model_widths(cfg) or {}), edge_head=int(cfg["model"]["edge_head"])).to(device).train()
     loss_fn = build_loss(cfg["loss"]).to(device)
     opt = build_optimizer(cfg, model)
     batches = []

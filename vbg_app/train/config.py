@@ -25,6 +25,9 @@ DEFAULTS: dict = {
         # channels at 1/2 resolution, {stem, shortcut, decoder} (null: the paper's 36/18/64). Narrower widths cut
         # the init's weights down to the channels that carry most (vbg_app/train/slim.py), then train as usual
         "widths": None,
+        # a learned sub-pixel edge (model.py's EdgeHead): its conv's kernel size, 1 or 3 (0: none, the paper's
+        # network). Added zero-initialised to whatever model.init gives, so training starts from its function
+        "edge_head": 0,
     },
     "data": {
         "train": [],  # sources: paths or {path, kind, repeat, ...} (see vbg_app.train.data.datasets)
@@ -143,6 +146,9 @@ def check_config(cfg: dict) -> None:
         raise BadInput(f"data.val_resize {cfg['data']['val_resize']!r} is unknown", "use stretch, pad or aspect")
     aspect_sizes(cfg)  # checks data.aspects
     model_widths(cfg)  # checks model.widths
+    eh = cfg["model"].get("edge_head", 0)
+    if not isinstance(eh, int) or isinstance(eh, bool) or eh not in (0, 1, 3):
+        raise BadInput(f"model.edge_head {eh!r} is not a kernel size", "use 1 or 3, or 0 for none")
     if cfg["schedule"]["type"] not in ("poly", "constant"):
         raise BadInput(f"schedule {cfg['schedule']['type']!r} is unknown", "use poly or constant")
 

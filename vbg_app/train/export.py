@@ -238,9 +238,14 @@ class DeployConnectNet(nn.Module):
             x = net.depthwise_separable1(torch.cat([shortcut, x], dim=1))
         low = net.depthwise_separable2(x)
         if not self.sigmoid_head:
-            return torch.softmax(F.interpolate(low, size=size, mode="bilinear", align_corners=False), dim=1)
+            logits = F.interpolate(low, size=size, mode="bilinear", align_corners=False)
+            if net.edge is not None:
+                logits = torch.cat([logits[:, 0:1], logits[:, 1:2] + net.edge(x, size)], dim=1)
+            return torch.softmax(logits, dim=1)
         d = low[:, 1:2] - low[:, 0:1]
         d = F.interpolate(d, size=size, mode="bilinear", align_corners=False)
+        if net.edge is not None:  # x: the decoder's features
+            d = d + net.edge(x, size)
         return torch.sigmoid(torch.cat([-d, d], dim=1))
 
 

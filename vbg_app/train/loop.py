@@ -94,7 +94,7 @@ def build_model(cfg: dict, train_ds=None, device=torch.device("cpu"), log=print)
             recalibrate_bn(model, _calibration_batches(cfg, train_ds, n_cal))
             log(f"imported released weights from {path}; BN re-calibrated on {n_cal} batches")
     elif init == "random":
-        model = ConnectNet(**(widths or {}))
+        model = ConnectNet(**(widths or {}), edge_head=int(cfg["model"].get("edge_head") or 0))
     else:
         ckpt = load_checkpoint(resolve_path(init), "set model.init to a .pt file written by vbg train, "
                                "released or random")
@@ -118,6 +118,13 @@ def build_model(cfg: dict, train_ds=None, device=torch.device("cpu"), log=print)
         model = slim_model(model, batches, **widths)
         recalibrate_bn(model, batches)
         log(f"slimmed {was} -> {widths} (channels kept by their signal on {len(batches)} batches); BN re-calibrated")
+    edge = int(cfg["model"].get("edge_head") or 0)
+    if edge != model.edge_kernel:
+        if model.edge_kernel:
+            raise BadInput(f"model.init has an edge head of kernel {model.edge_kernel}, the config asks for {edge}",
+                           f"set model.edge_head: {model.edge_kernel}")
+        model.add_edge_head(edge)
+        log(f"added an edge head (kernel {edge}, zero-initialised: the function is unchanged)")
     return model.to(device)
 
 

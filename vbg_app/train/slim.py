@@ -99,13 +99,13 @@ def _copy_convbn(dst: ConvBN, src: ConvBN, out_idx=None, in_idx=None) -> None:
 def slim_model(model: ConnectNet, batches, stem: int = 32, shortcut: int = 16, decoder: int = 32) -> ConnectNet:
     """A new ConnectNet with ``stem``/``shortcut``/``decoder`` channels at 1/2 resolution, holding ``model``'s
     weights for the channels :func:`channel_scores` ranks highest (``model`` is not changed). Every other layer
-    is copied as it is. Widths equal to ``model``'s keep every channel (the result computes the same function)."""
+    (and the edge head, if any) is copied as it is. Widths equal to ``model``'s keep every channel (the result computes the same function)."""
     scores = channel_scores(model, batches)
     wide = model.widths
     keep = {"stem": _top(scores["stem"], stem, "stem"), "shortcut": _top(scores["shortcut"], shortcut, "shortcut"),
             "decoder": _top(scores["decoder"], decoder, "decoder")}
     slim = ConnectNet(num_classes=model.num_classes, align_corners=model.align_corners, stem=stem,
-                      shortcut=shortcut, decoder=decoder)
+                      shortcut=shortcut, decoder=decoder, edge_head=model.edge_kernel)
     slim.load_state_dict({k: v for k, v in model.state_dict().items() if v.shape == slim.state_dict()[k].shape},
                          strict=False)  # every layer outside the three widths
     s, sc, d = keep["stem"], keep["shortcut"], keep["decoder"]
@@ -121,4 +121,7 @@ def slim_model(model: ConnectNet, batches, stem: int = 32, shortcut: int = 16, d
     _copy_convbn(slim.depthwise_separable1.pointwise, model.depthwise_separable1.pointwise, out_idx=d, in_idx=cat)
     _copy_convbn(slim.depthwise_separable2.depthwise, model.depthwise_separable2.depthwise, out_idx=d)
     _copy_convbn(slim.depthwise_separable2.pointwise, model.depthwise_separable2.pointwise, in_idx=d)
+    if model.edge is not None:  # it reads the decoder's channels too
+        slim.edge.conv.weight.copy_(model.edge.conv.weight[:, d])
+        slim.edge.conv.bias.copy_(model.edge.conv.bias)
     return slim.train(model.training)
