@@ -98,3 +98,13 @@ def test_slim_keeps_an_edge_head():
 def test_slim_refuses_impossible_widths():
     with pytest.raises(ValueError, match="decoder width 80"):
         slim_model(lively_model(3), batches(1), stem=32, shortcut=16, decoder=80)
+
+
+def test_a_config_cannot_widen_a_slim_init(tmp_path):
+    from vbg_app.train.loop import build_datasets, build_model, save_checkpoint
+
+    save_checkpoint(tmp_path / "slim.pt", model=ConnectNet(**SLIM).state_dict(), iteration=1, config={"name": "s"})
+    cfg = load_config(REPO / "vbg_app/train/configs/smoke.yaml",
+                      [f"model.init={tmp_path / 'slim.pt'}", "model.widths={decoder: 48}"])
+    with pytest.raises(BadInput, match="cannot be cut"):
+        build_model(cfg, build_datasets(cfg)[0], log=lambda s: None)

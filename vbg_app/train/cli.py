@@ -100,9 +100,9 @@ def bench(cfg: dict, iters: int = 20, device_name: str = "auto") -> int:
     import cv2
     import torch
 
+    from vbg_app.train.config import model_widths
     from vbg_app.train.data.datasets import benchmark
     from vbg_app.train.ddp import pick_device
-    from vbg_app.train.config import model_widths
     from vbg_app.train.loop import build_datasets, build_optimizer
     from vbg_app.train.losses import build_loss
     from vbg_app.train.losses.semantic_connectivity import bench as sc_bench

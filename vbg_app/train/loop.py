@@ -115,7 +115,11 @@ def build_model(cfg: dict, train_ds=None, device=torch.device("cpu"), log=print)
                            "give data.train sources, or leave model.widths unset")
         batches = _calibration_batches(cfg, train_ds, max(n_cal, 1))
         was = model.widths
-        model = slim_model(model, batches, **widths)
+        try:
+            model = slim_model(model, batches, **widths)
+        except ValueError as exc:  # wider than the init
+            raise BadInput(f"model.widths {widths} cannot be cut from model.init's {was} ({exc})",
+                           "slim models keep at most the init's channels") from None
         recalibrate_bn(model, batches)
         log(f"slimmed {was} -> {widths} (channels kept by their signal on {len(batches)} batches); BN re-calibrated")
     edge = int(cfg["model"].get("edge_head") or 0)
