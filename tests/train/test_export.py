@@ -142,15 +142,17 @@ def test_slim_models_export_exactly(tmp_path, widths):
         without = model.predict(x)
         model.edge = edge
         assert (model.predict(x) - without).abs().max().item() > 0.05
+    # lively_model's logits are in the hundreds: float32 rounding (thread count, op order) then moves a steep sigmoid
+    # by up to ~2e-4; a wrong rewrite moves it by far more (the edge head alone by > 0.05, checked above)
+    tol = 10 * TOL
     with torch.no_grad():
         for sigmoid_head in (True, False):
-            assert (DeployConnectNet(model, sigmoid_head=sigmoid_head)(x) - model.predict(x)).abs().max().item() <= TOL
+            assert (DeployConnectNet(model, sigmoid_head=sigmoid_head)(x) - model.predict(x)).abs().max().item() <= tol
     ckpt = tmp_path / "last.pt"
     torch.save({"model": model.state_dict(), "iteration": 5}, ckpt)
     out = tmp_path / "slim.onnx"
     assert main(["--checkpoint", str(ckpt), "--out", str(out), "--size", "200x112", "--fit", "aspect"]) == 0
-    # float32 rounding of logits in the hundreds (lively_model) moves a steep sigmoid by ~1e-4
-    assert np.abs(run_onnx(out, x.numpy()) - model.predict(x).numpy()).max() <= 2 * TOL
+    assert np.abs(run_onnx(out, x.numpy()) - model.predict(x).numpy()).max() <= tol
 
 
 @pytest.mark.parametrize("src,dst", [((14, 25), (112, 199)), ((7, 9), (14, 18)), ((20, 30), (7, 11)), ((5, 5), (5, 12))])
