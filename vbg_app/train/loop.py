@@ -80,7 +80,6 @@ def build_model(cfg: dict, train_ds=None, device=torch.device("cpu"), log=print)
 
     init = str(cfg["model"]["init"])
     widths = model_widths(cfg)
-    model = ConnectNet()
     n_cal = int(cfg["model"]["recalibrate_bn_batches"])
     if init == "released":
         from vbg_app.train.weights import import_onnx_weights, recalibrate_bn
@@ -89,6 +88,7 @@ def build_model(cfg: dict, train_ds=None, device=torch.device("cpu"), log=print)
         if not Path(path).is_file():
             raise BadInput(f"released weights {path} not found",
                            "set model.released_onnx, or model.init: random")
+        model = ConnectNet()  # the release's widths; model.widths cuts it below
         import_onnx_weights(model, path)
         if n_cal > 0 and train_ds is not None:
             recalibrate_bn(model, _calibration_batches(cfg, train_ds, n_cal))

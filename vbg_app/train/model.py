@@ -51,6 +51,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vbg_app.train.config import PAPER_WIDTHS
+
 BN_EPS = 1e-5  # PaddlePaddle's BatchNorm default epsilon
 BN_MOMENTUM = 0.1  # PyTorch convention; equals Paddle's momentum=0.9
 
@@ -144,8 +146,9 @@ class EdgeHead(nn.Module):
 class ConnectNet(nn.Module):
     """PP-HumanSegV1-Lite. ``forward`` returns logits [N,2,H,W]; ``predict`` returns their softmax."""
 
-    def __init__(self, num_classes: int = 2, align_corners: bool = False, stem: int = 36, shortcut: int = 18,
-                 decoder: int = 64, edge_head: int = 0) -> None:
+    def __init__(self, num_classes: int = 2, align_corners: bool = False, stem: int = PAPER_WIDTHS["stem"],
+                 shortcut: int = PAPER_WIDTHS["shortcut"], decoder: int = PAPER_WIDTHS["decoder"],
+                 edge_head: int = 0) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.align_corners = align_corners
@@ -192,11 +195,9 @@ class ConnectNet(nn.Module):
             return cls()  # not a ConnectNet state: load_state_dict will say what is missing
 
     def reset_parameters(self) -> None:
-        """PaddleSeg's init: every conv weight ~ N(0, 0.001), BN weight 1 and bias 0 (the edge head keeps its own)."""
-        edge = set() if getattr(self, "edge", None) is None else set(self.edge.modules())
+        """PaddleSeg's init: every conv weight ~ N(0, 0.001), BN weight 1 and bias 0 (called before any edge head is
+        attached, which keeps its own zero init)."""
         for m in self.modules():
-            if m in edge:
-                continue
             if isinstance(m, nn.Conv2d):
                 nn.init.normal_(m.weight, std=0.001)
             elif isinstance(m, nn.BatchNorm2d):

@@ -25,7 +25,6 @@ from vbg_app.train.model import ConnectNet, ConvBN
 def _mean_activation(model: ConnectNet, layers: list[ConvBN], batches) -> list[torch.Tensor]:
     """Mean absolute output per channel of each layer in ``layers`` (after its ReLU) over ``batches``."""
     sums = [None] * len(layers)
-    count = [0]
 
     def hook_for(i):
         def hook(_mod, _inp, out):
@@ -35,18 +34,19 @@ def _mean_activation(model: ConnectNet, layers: list[ConvBN], batches) -> list[t
 
     hooks = [layer.register_forward_hook(hook_for(i)) for i, layer in enumerate(layers)]
     was_training = model.training
+    count = 0
     try:
         model.eval()
         for x in batches:
             model(x)
-            count[0] += 1
+            count += 1
     finally:
         for h in hooks:
             h.remove()
         model.train(was_training)
-    if not count[0]:
+    if not count:
         raise ValueError("slim_model needs at least one calibration batch")
-    return [s.float() / count[0] for s in sums]
+    return [s.float() / count for s in sums]
 
 
 def _column_norm(conv: torch.nn.Conv2d, channels: slice | None = None) -> torch.Tensor:

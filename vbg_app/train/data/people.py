@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 
 
-
 class PeopleBank:
     """People cut from labelled photos (folders with ``images/`` and ``masks/``, mask > 127 = person), for
     bystanders: :meth:`sample` returns ``(bgr, alpha)`` cropped to the person's box. Files are decoded once
