@@ -108,3 +108,25 @@ def test_the_budgets_mediapipe_split_is_the_engines_segment():
         np.testing.assert_array_equal(prob, seg.segment(frame.copy()))
     finally:
         seg.close()
+
+
+def test_paced_budget_times_each_stage_in_each_mode_and_paces_the_frames(tmp_path):
+    import time
+
+    model = make_model(tmp_path / "m.onnx", size_wh=(64, 36))
+    t0 = time.perf_counter()
+    r = budget.paced("connectnet", str(model), threads=1, size_wh=(256, 144), fps=50.0, frames=3, rounds=3, warmup=1)
+    wall = time.perf_counter() - t0
+    assert set(r) == set(budget.PACED_MODES)
+    for mode, st in r.items():
+        assert {"capture (demo rendering)", "segment", "temporal filter", "compose", "total"} <= set(st)
+        assert all(v >= 0 for v in st.values())
+        assert st["total"] >= st["segment"]
+    # two paced modes x 3 rounds x 3 frames, each holding its 20-ms slot
+    assert wall >= 2 * 3 * 3 * 0.02 * 0.9
+
+
+def test_paced_budget_refuses_an_impossible_pace(capsys):
+    assert budget.main(["paced", "--fps", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--fps" in err and "Traceback" not in err

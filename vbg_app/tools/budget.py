@@ -7,6 +7,7 @@
     python -m vbg_app.tools.budget picture before.npz; ...; python -m vbg_app.tools.budget picture after.npz
     python -m vbg_app.tools.budget diff before.npz after.npz     # how the app's output frames and masks differ
     python -m vbg_app.tools.budget ort-options [MODEL] [RUNS]    # ONNX Runtime session options, CPU per run
+    python -m vbg_app.tools.budget paced [--model M] [--fps 30]     # what a camera's pace adds to each stage
 
 Every stage of the real pipeline (the same objects ``vbg run`` builds: DemoSource, the segmenter, the temporal
 filter, the Compositor, a NullSink) runs in ONE thread, one stage at a time, and each is timed with
@@ -30,6 +31,8 @@ import time
 
 import cv2
 import numpy as np
+
+from vbg_app.errors import BadInput
 
 
 def _med(xs) -> float:
@@ -173,6 +176,72 @@ def format_budget(r: dict) -> str:
     return "\n".join(lines)
 
 
+PACED_MODES = ("back to back", "paced, sleeping", "paced, spinning")
+
+
+def paced(engine: str = "connectnet", model: str | None = None, threads: int | None = 1, size_wh=(1280, 720),
+          fps: float = 30.0, frames: int = 60, rounds: int = 6, warmup: int = 20) -> dict:
+    """CPU per stage of the default pipeline (one thread) back to back, paced at ``fps`` by sleeping out the rest
+    of each frame's slot (what a camera does to ``vbg run``), and paced by a busy-wait instead (a diagnosis, not a
+    way to run). The three modes take turns, ``frames`` frames each, ``rounds`` times. Each stage is timed with
+    ``time.process_time()`` (every thread of the process: MediaPipe infers on threads of its own; the stages run
+    one after another, so each figure is that stage's work).
+
+    Returns ``{mode: {stage: median CPU ms}}`` with a ``"total"`` stage (the frame's sum). When sleeping costs
+    more than back to back and spinning does not, the difference is the CPU waking from idle (clock, caches), not
+    work the app does because it is paced."""
+    from vbg_app.assembly import build_pipeline
+    from vbg_app.config import DEFAULT_SMOOTHING, PipelineConfig
+    from vbg_app.engines import create_segmenter
+    from vbg_app.sources import DemoSource
+
+    seg = create_segmenter(engine, model, "cpu", threads)
+    src = DemoSource(size_wh[0], size_wh[1], realtime=False)
+    pipe = build_pipeline(PipelineConfig(engine=engine, background="blur", smoothing=DEFAULT_SMOOTHING, sink="null"),
+                          source=src, segmenter=seg)
+    flt, comp, sink = pipe.temporal, pipe.compositor, pipe.sink
+    rows: dict[str, dict[str, list]] = {m: {} for m in PACED_MODES}
+    period = 1.0 / fps
+
+    def one(mode: str | None) -> None:
+        t_slot = time.perf_counter()
+        r = rows[mode] if mode else {}
+
+        def timed(name, fn, *a):
+            c0 = time.process_time()
+            out = fn(*a)
+            r.setdefault(name, []).append((time.process_time() - c0) * 1e3)
+            return out
+
+        c0 = time.process_time()
+        frame = timed("capture (demo rendering)", src.read)
+        prob = timed("segment", seg.segment, frame)
+        prob = timed("temporal filter", flt.update, prob, frame)
+        out = timed("compose", comp.compose, frame, prob)
+        timed("output (NullSink.send)", sink.send, out)
+        r.setdefault("total", []).append((time.process_time() - c0) * 1e3)
+        end = t_slot + period
+        if mode == "paced, sleeping":
+            left = end - time.perf_counter()
+            if left > 0:
+                time.sleep(left)
+        elif mode == "paced, spinning":
+            while time.perf_counter() < end:
+                pass
+
+    try:
+        for _ in range(warmup):
+            one(None)
+        for k in range(rounds):
+            order = PACED_MODES[k % 3:] + PACED_MODES[:k % 3]  # each mode goes first in turn
+            for mode in order:
+                for _ in range(frames):
+                    one(mode)
+    finally:
+        pipe.close()
+    return {m: {k: _med(v) for k, v in st.items()} for m, st in rows.items()}
+
+
 def render_picture(path: str, frames: int = 60, size_wh=(1280, 720), engine: str = "connectnet",
                    model: str | None = None, background: str = "blur") -> None:
     """The app's output for the first ``frames`` demo frames (default settings, one thread: deterministic),
@@ -292,6 +361,26 @@ def _main(argv: list[str]) -> int:
         print(f"{model}: CPU ms per session.run (median, interleaved); load average {loadavg()}")
         for k, v in res.items():
             print(f"  {k:<42}{v['cpu_ms']:>8.2f}   max |output diff| {v['max_diff']:.1e}")
+        return 0
+    if argv[:1] == ["paced"]:  # python -m vbg_app.tools.budget paced [--model M] [--fps 30] ...
+        pp = argparse.ArgumentParser(prog="python -m vbg_app.tools.budget paced")
+        pp.add_argument("--engine", default="connectnet", choices=("connectnet", "mediapipe"))
+        pp.add_argument("--model")
+        pp.add_argument("--threads", type=int, default=1)
+        pp.add_argument("--size", default="1280x720")
+        pp.add_argument("--fps", type=float, default=30.0)
+        pp.add_argument("--frames", type=int, default=60, help="frames per mode and round")
+        pp.add_argument("--rounds", type=int, default=6)
+        a = pp.parse_args(argv[1:])
+        if not (1 <= a.fps <= 240) or a.frames < 1 or a.rounds < 1:
+            raise BadInput("--fps, --frames or --rounds is out of range", "use --fps 1..240 and at least 1 frame and round")
+        res = paced(a.engine, a.model, a.threads, parse_size(a.size), a.fps, a.frames, a.rounds)
+        from vbg_app.procinfo import loadavg
+        print(f"CPU ms per stage (median), {a.size}, {a.fps:g} fps, {a.rounds} rounds of {a.frames} frames per mode, "
+              f"one thread; load average {loadavg()}")
+        print(f"{'stage':<28}" + "".join(f"{m:>18}" for m in PACED_MODES))
+        for k in res[PACED_MODES[0]]:
+            print(f"{k:<28}" + "".join(f"{res[m][k]:>18.2f}" for m in PACED_MODES))
         return 0
     if argv[:1] == ["diff"]:  # python -m vbg_app.tools.budget diff BEFORE.npz AFTER.npz
         print(json.dumps(picture_diff(argv[1], argv[2])))
