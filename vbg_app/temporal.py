@@ -57,6 +57,23 @@ def dis_finest_scale(shape: tuple[int, int], coarse: int = 2) -> int:
     return 1 if min(shape) <= 64 else coarse
 
 
+def dis_flow(dis, a: np.ndarray, b: np.ndarray, shape: tuple[int, int] | None) -> np.ndarray:
+    """DIS flow a -> b (``a(x) ~ b(x + flow(x))``) for two gray uint8 images of one size, run at ``shape``
+    (:func:`dis_shape` of their size): as they are, padded to it, or zero flow when ``shape`` is None or
+    OpenCV refuses the size."""
+    h, w = a.shape
+    if shape is None:
+        return np.zeros((h, w, 2), np.float32)
+    try:
+        if shape == (h, w):
+            return dis.calc(a, b, None)
+        pad = lambda img: cv2.copyMakeBorder(img, 0, max(0, shape[0] - h), 0, max(0, shape[1] - w),
+                                             cv2.BORDER_REPLICATE)
+        return np.ascontiguousarray(dis.calc(pad(a), pad(b), None)[:h, :w])
+    except cv2.error:  # a size DIS refuses (e.g. under 12 px when steady's flow runs at 1/8): no motion
+        return np.zeros((h, w, 2), np.float32)
+
+
 def _as_prob(prob: np.ndarray) -> np.ndarray:
     prob = np.asarray(prob)
     if prob.ndim == 3 and prob.shape[2] == 1:
@@ -226,19 +243,7 @@ class FlowFilter:
         return prob.copy()
 
     def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """DIS flow a -> b, at a size DIS is safe with (:func:`dis_shape`): padded, or zero if none."""
-        h, w = a.shape
-        shape = self._dis_shape
-        if shape is None:
-            return np.zeros((h, w, 2), np.float32)
-        try:
-            if shape == (h, w):
-                return self._dis.calc(a, b, None)
-            pad = lambda img: cv2.copyMakeBorder(img, 0, max(0, shape[0] - h), 0, max(0, shape[1] - w),
-                                                 cv2.BORDER_REPLICATE)
-            return np.ascontiguousarray(self._dis.calc(pad(a), pad(b), None)[:h, :w])
-        except cv2.error:  # a size DIS refuses (e.g. under 12 px when steady's flow runs at 1/8): no motion
-            return np.zeros((h, w, 2), np.float32)
+        return dis_flow(self._dis, a, b, self._dis_shape)
 
     def _fuse_weights(self, prob: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Steps 1-5 of the class docstring: (the previous output carried to this frame, the new
