@@ -83,24 +83,34 @@ def _split_segment(seg, frame, rows: dict) -> np.ndarray:
     return timed("segment", seg.segment, frame)
 
 
-def measure(engine: str = "connectnet", model: str | None = None, threads: int | None = None,
-            size_wh=(1280, 720), frames: int = 200, warmup: int = 20, smoothing: str | None = None,
-            background: str = "blur") -> dict:
+def _demo_pipeline(engine: str, model: str | None, threads: int | None, size_wh, smoothing: str | None = None,
+                   background: str = "blur"):
+    """The default pipeline on the demo source, assembled as ``vbg run`` assembles it (build_pipeline: the filter,
+    the Compositor with the config's refine, mirror and clean-up, the null sink); only the segmenter (the CPU
+    provider, ``threads``) and the demo source (not paced) are passed in and, if the build fails, closed by it.
+    The stage-by-stage timings run these very objects."""
     from vbg_app.assembly import build_pipeline
     from vbg_app.config import DEFAULT_SMOOTHING, PipelineConfig
     from vbg_app.engines import create_segmenter
-    from vbg_app.pipeline import check_frame, check_mask
-    from vbg_app.sources import DemoSource, to_bgr8
+    from vbg_app.sources import DemoSource
 
-    smoothing = smoothing or DEFAULT_SMOOTHING
     seg = create_segmenter(engine, model, "cpu", threads)
     src = DemoSource(size_wh[0], size_wh[1], realtime=False)
-    # assembled as vbg run assembles it (build_pipeline: the filter, the Compositor with the config's refine,
-    # mirror and clean-up, the null sink); only the segmenter (the CPU provider, --threads) and the demo source
-    # (not paced) are passed in and, if the build fails, closed by it. The stage-by-stage timing below runs these
-    # very objects.
-    pipe = build_pipeline(PipelineConfig(engine=engine, background=background, smoothing=smoothing, sink="null"),
+    return build_pipeline(PipelineConfig(engine=engine, background=background,
+                                         smoothing=smoothing or DEFAULT_SMOOTHING, sink="null"),
                           source=src, segmenter=seg)
+
+
+def measure(engine: str = "connectnet", model: str | None = None, threads: int | None = None,
+            size_wh=(1280, 720), frames: int = 200, warmup: int = 20, smoothing: str | None = None,
+            background: str = "blur") -> dict:
+    from vbg_app.config import DEFAULT_SMOOTHING
+    from vbg_app.pipeline import check_frame, check_mask
+    from vbg_app.sources import to_bgr8
+
+    smoothing = smoothing or DEFAULT_SMOOTHING
+    pipe = _demo_pipeline(engine, model, threads, size_wh, smoothing, background)
+    seg, src = pipe.segmenter, pipe.source
     flt, comp, sink = pipe.temporal, pipe.compositor, pipe.sink
     rows: dict[str, list] = {}
 
@@ -190,15 +200,8 @@ def paced(engine: str = "connectnet", model: str | None = None, threads: int | N
     Returns ``{mode: {stage: median CPU ms}}`` with a ``"total"`` stage (the frame's sum). When sleeping costs
     more than back to back and spinning does not, the difference is the CPU waking from idle (clock, caches), not
     work the app does because it is paced."""
-    from vbg_app.assembly import build_pipeline
-    from vbg_app.config import DEFAULT_SMOOTHING, PipelineConfig
-    from vbg_app.engines import create_segmenter
-    from vbg_app.sources import DemoSource
-
-    seg = create_segmenter(engine, model, "cpu", threads)
-    src = DemoSource(size_wh[0], size_wh[1], realtime=False)
-    pipe = build_pipeline(PipelineConfig(engine=engine, background="blur", smoothing=DEFAULT_SMOOTHING, sink="null"),
-                          source=src, segmenter=seg)
+    pipe = _demo_pipeline(engine, model, threads, size_wh)
+    seg, src = pipe.segmenter, pipe.source
     flt, comp, sink = pipe.temporal, pipe.compositor, pipe.sink
     rows: dict[str, dict[str, list]] = {m: {} for m in PACED_MODES}
     period = 1.0 / fps
