@@ -2,6 +2,7 @@
 between are the last one, and it is wired into vbg run and vbg bench."""
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -48,9 +49,9 @@ def test_still_frames_reuse_the_mask_and_the_model_still_runs_every_nth():
     assert float(s.segment(_frame())[0, 0]) == pytest.approx(0.04)  # the 3rd frame since: the model again
 
 
-def test_motion_runs_the_model_on_every_frame():
+def test_motion_runs_the_model_on_every_frame_without_carrying():
     inner = CountingSegmenter()
-    s = BatterySaver(inner, every=5)
+    s = BatterySaver(inner, every=5, carry=False)
     for k in range(8):  # the square moves 8 px per frame (one thumbnail pixel): a person moving
         s.segment(_frame(shift=8 * k))
     assert inner.calls == 8 and s.reused == 0 and s.last_change > s.calm_level
@@ -58,7 +59,7 @@ def test_motion_runs_the_model_on_every_frame():
 
 def test_a_slow_drift_adds_up_against_the_last_segmented_frame():
     inner = CountingSegmenter()
-    s = BatterySaver(inner, every=30)
+    s = BatterySaver(inner, every=30, carry=False)
     for k in range(30):  # 1 px per frame: calm from one frame to the next, not over many
         s.segment(_frame(shift=k))
     assert 2 <= inner.calls < 30
@@ -74,6 +75,76 @@ def test_every_1_is_off_and_bad_settings_are_refused():
         BatterySaver(inner, every=0)
     with pytest.raises(BadInput):
         BatterySaver(inner, calm_level=-1)
+    for bad in ({"carry_level": 300}, {"carry_px": -0.5}, {"interior_px": 50}):
+        with pytest.raises(BadInput):
+            BatterySaver(inner, **bad)
+
+
+TEXTURE = np.random.default_rng(7).integers(40, 120, (720 + 64, 1280 + 64, 3)).astype(np.uint8)
+SQUARE = np.random.default_rng(8).integers(150, 250, (240, 240, 3)).astype(np.uint8)
+MASK_WH = (320, 180)  # the mask's resolution: 1/4 of the frame
+
+
+def _scene(dx=0, dy=0, visitor=False):
+    """A room with soft texture (a wall, a shelf out of focus) and a textured square (the person) at (400 + dx,
+    240 + dy); its true mask at MASK_WH; ``visitor``: a bright square appears in the room, far from the first."""
+    f = cv2.GaussianBlur(TEXTURE[:720, :1280], (31, 31), 0)
+    f[240 + dy:480 + dy, 400 + dx:640 + dx] = cv2.GaussianBlur(SQUARE, (31, 31), 0)
+    if visitor:
+        f[100:260, 1000:1160] = 250
+    m = np.zeros((720, 1280), np.float32)
+    m[240 + dy:480 + dy, 400 + dx:640 + dx] = 1.0
+    return f, cv2.resize(m, MASK_WH, interpolation=cv2.INTER_AREA)
+
+
+class TruthSegmenter:
+    """Returns the scene's true mask (the test sets ``mask`` before each frame)."""
+    name, provider, fallback_reason = "truth", "cpu", ""
+
+    def __init__(self):
+        self.calls, self.mask = 0, None
+
+    def segment(self, frame):
+        self.calls += 1
+        return self.mask.copy()
+
+
+def _iou(a, b):
+    a, b = a > 0.5, b > 0.5
+    return np.logical_and(a, b).sum() / np.logical_or(a, b).sum()
+
+
+def test_motion_the_flow_explains_carries_the_mask_along_it():
+    inner = TruthSegmenter()
+    s = BatterySaver(inner, every=3)
+    for k in range(9):  # the square slides 4 px right and 2 px down per frame: a body swaying
+        frame, inner.mask = _scene(4 * k, 2 * k)
+        out = s.segment(frame)
+        # carried masks follow it: the flow may be off by up to carry_px = 0.5 thumbnail px (4 px of the frame,
+        # 1 px of this mask), which on a 60 px square is an IoU of 0.95 at worst
+        assert out.shape == inner.mask.shape and _iou(out, inner.mask) > 0.95
+    assert s.carried >= 3 and inner.calls == 9 - s.reused and inner.calls >= 3  # every 3rd frame at least
+    frozen = BatterySaver(TruthSegmenter(), every=3, carry=False)  # the same frames: the model on each one
+    for k in range(9):
+        frame, frozen.inner.mask = _scene(4 * k, 2 * k)
+        frozen.segment(frame)
+    assert frozen.inner.calls == 9
+
+
+def test_change_the_flow_does_not_explain_runs_the_model():
+    inner = TruthSegmenter()
+    s = BatterySaver(inner, every=30)
+    frame, inner.mask = _scene()
+    s.segment(frame)
+    frame, inner.mask = _scene(8, 0)
+    s.segment(frame)
+    assert s.carried == 1 and inner.calls == 1
+    frame, inner.mask = _scene(16, 0, visitor=True)  # somebody walks in: not motion of the last frame's content
+    s.segment(frame)
+    assert inner.calls == 2 and s.carried == 1
+    frame, inner.mask = _scene(16, 0, visitor=True)
+    s.segment(cv2.GaussianBlur(frame, (31, 31), 0))  # a blur of the whole picture (focus, fast motion): the model
+    assert inner.calls == 3
 
 
 def test_attributes_and_close_are_the_segmenters():

@@ -73,9 +73,11 @@ class _KeepSink:
         self.frame = None
 
 
-def _pipeline_outputs(clip, model: Model, smoothing: str, refine: bool, background: str, args, limit):
+def _pipeline_outputs(clip, model: Model, smoothing: str, refine: bool, background: str, args, limit,
+                      model_runs: list | None = None):
     """Yield ``(k, frame, output)`` for each frame of ``clip`` through the real pipeline (see evaluate.py's module
-    docstring), checking that output k was composited from frame k."""
+    docstring), checking that output k was composited from frame k. With the battery saver, ``model_runs`` (a list)
+    gets ``(frames the model ran on, frames)`` when the clip is done."""
     from vbg_app.config import PipelineConfig
     from vbg_app.pipeline import build_pipeline
 
@@ -97,6 +99,8 @@ def _pipeline_outputs(clip, model: Model, smoothing: str, refine: bool, backgrou
                 raise BadInput(f"the pipeline's output {k} of {clip.video} was not made from frame {k}",
                                "the pipeline reorders or drops frames: pipeline mode cannot align them")
             yield k, frame, sink.frame
+        if model_runs is not None and hasattr(pipe.segmenter, "inferences"):  # the battery saver's count
+            model_runs.append((pipe.segmenter.inferences, pipe.stats.frames))
     finally:
         pipe.close()
 
@@ -143,18 +147,23 @@ def _eval_gt_videos(models: list[Model], clips, limit, bar) -> tuple[list[dict],
     return rows, inputs
 
 
+def _share(runs: list) -> float | None:
+    """Frames the model ran on / frames (the battery saver's), None without the saver."""
+    return sum(r for r, _ in runs) / max(1, sum(n for _, n in runs)) if runs else None
+
+
 def _eval_pipeline(model: Model, smoothing: str, refine: bool, background: str, clips, args, limit, bar) -> list[dict]:
     """Pipeline mode for one model and filter: rows per clip (+ "all" pooled)."""
     from vbg_app.specs import BACKGROUNDS
 
     pooled, pooled_comp, pooled_amb = GTVideoAccumulator(), CompositeAccumulator(), 0
-    rows = []
+    rows, all_runs = [], []
     base = {"model": model.label, "smoothing": smoothing, "refine": refine}
     for clip in clips:
-        acc, comp, ambiguous = GTVideoAccumulator(), CompositeAccumulator(), 0
+        acc, comp, ambiguous, runs = GTVideoAccumulator(), CompositeAccumulator(), 0, []
         pooled.new_clip()
         affines, fast = clip.affines, clip.fast
-        for k, frame, out in _pipeline_outputs(clip, model, smoothing, refine, KEY_BACKGROUND, args, limit):
+        for k, frame, out in _pipeline_outputs(clip, model, smoothing, refine, KEY_BACKGROUND, args, limit, runs):
             alpha, amb = alpha_from_key(out, frame, KEY_BGR)
             ambiguous += int(np.count_nonzero(amb))
             gt = clip.mask(k)
@@ -176,7 +185,10 @@ def _eval_pipeline(model: Model, smoothing: str, refine: bool, background: str, 
             pooled_comp.update(out, ideal, gt)
             bar.update(1)
         pooled_amb += ambiguous
-        rows.append({**base, "gt_video": clip.label, **acc.result(), **comp.result(), "ambiguous_px": ambiguous})
+        all_runs += runs
+        rows.append({**base, "gt_video": clip.label, **acc.result(), **comp.result(), "ambiguous_px": ambiguous,
+                     "model_run_share": _share(runs)})
     if len(clips) > 1:
-        rows.append({**base, "gt_video": "all", **pooled.result(), **pooled_comp.result(), "ambiguous_px": pooled_amb})
+        rows.append({**base, "gt_video": "all", **pooled.result(), **pooled_comp.result(), "ambiguous_px": pooled_amb,
+                     "model_run_share": _share(all_runs)})
     return rows

@@ -47,8 +47,13 @@ def format_table(result: dict) -> str:
                  _fmt(r["person_iou"], ".4f"), _fmt(r["iou_fast"], ".4f"), _fmt(_pct(r["mc_flicker"]), ".3f"),
                  _fmt(_pct(r["far_blob_flicker"]), ".3f"), _fmt(_pct(r["flicker"]), ".3f"),
                  _fmt(r["composite_band"], ".2f"), _fmt(r["composite_rest"], ".3f")] for r in result["pipeline"]]
-        out.append(_table(["model", "gt video", "smoothing", "IoU", "IoU fast", "mc flicker %", "far-blob %",
-                           "flicker %", "comp. edge", "comp. rest"], rows, left=3))
+        heads = ["model", "gt video", "smoothing", "IoU", "IoU fast", "mc flicker %", "far-blob %", "flicker %",
+                 "comp. edge", "comp. rest"]
+        if any(r.get("model_run_share") is not None for r in result["pipeline"]):  # --battery-saver
+            heads.append("model ran %")
+            for row, r in zip(rows, result["pipeline"]):
+                row.append(_fmt(_pct(r["model_run_share"]), ".1f") if r.get("model_run_share") is not None else "-")
+        out.append(_table(heads, rows, left=3))
     if result.get("demo"):
         rows = [[r["model"], _fmt(r["photo_iou"], ".4f"), _fmt(_pct(r["photo_flag_as_person"]), ".1f"),
                  str(r["n_frames"]), _fmt(r["demo_person_iou"], ".4f"), _fmt(_pct(r["demo_flag_as_person"]), ".1f")]
