@@ -65,6 +65,25 @@ def test_live_swaps_apply_between_frames_and_bad_backgrounds_raise_to_the_caller
     pipe.close()
 
 
+def test_battery_saver_wraps_and_unwraps_the_running_segmenter_without_closing_it():
+    from vbg_app.saver import BatterySaver
+
+    pipe = make(100)
+    pipe.run(frames=3, threaded=False)
+    seg = pipe.segmenter
+    pipe.set_battery_saver(True)
+    assert isinstance(pipe.segmenter, BatterySaver) and pipe.segmenter.inner is seg and not seg.closed
+    pipe.set_battery_saver(True)  # already on: the same wrapper
+    assert pipe.segmenter.inner is seg
+    pipe.run(frames=4, threaded=False)
+    assert pipe.segmenter.inferences + pipe.segmenter.reused == 4
+    pipe.set_battery_saver(False)
+    assert pipe.segmenter is seg and not seg.closed
+    pipe.run(frames=3, threaded=False)
+    assert pipe.stats.frames == 10
+    pipe.close()
+
+
 def test_stop_from_another_thread_ends_a_threaded_run():
     pipe = make(10**9)
     t = threading.Timer(0.3, pipe.stop)

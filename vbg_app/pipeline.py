@@ -170,6 +170,16 @@ class Pipeline:
             temporal = create_filter(temporal)
         self.temporal = temporal
 
+    def set_battery_saver(self, on: bool) -> None:
+        """Wrap the running segmenter in the battery saver (vbg_app/saver.py), or unwrap it; nothing is closed or
+        reopened and the filter keeps its history."""
+        from vbg_app.saver import BatterySaver
+
+        seg = self.segmenter
+        if isinstance(seg, BatterySaver) == bool(on):
+            return
+        self.segmenter = BatterySaver(seg) if on else seg.inner
+
     def set_segmenter(self, segmenter) -> None:
         old, self.segmenter = self.segmenter, segmenter
         self.stats.provider = getattr(segmenter, "provider", "")

@@ -431,6 +431,34 @@ def test_smoothing_mirror_refine_apply_and_persist(qtbot, make_window, gui_dirs)
     assert win2.controls.mirror.isChecked() and not win2.controls.refine.isChecked()
 
 
+def test_battery_saver_applies_live_survives_an_engine_change_and_persists(qtbot, make_window, gui_dirs):
+    from vbg_app.saver import BatterySaver
+
+    cfg, _ = gui_dirs
+    win = make_window()
+    wait_running(qtbot, win)
+    c = win.controls
+    assert not c.battery_saver.isChecked() and not isinstance(win.worker._pipe.segmenter, BatterySaver)
+    inner = win.worker._pipe.segmenter
+    c.battery_saver.setChecked(True)
+    qtbot.waitUntil(lambda: isinstance(win.worker._pipe.segmenter, BatterySaver), timeout=WAIT)
+    assert win.worker._pipe.segmenter.inner is inner  # wrapped, not reopened
+    frames = win.worker._pipe.stats.frames
+    qtbot.waitUntil(lambda: win.worker._pipe.stats.frames > frames + 5, timeout=WAIT)  # and it keeps running
+    c.engine.setCurrentIndex(c.engine.findData("mediapipe"))
+    c.engine.activated.emit(c.engine.currentIndex())
+    qtbot.waitUntil(lambda: getattr(win.worker._pipe.segmenter, "inner", None) is not None
+                    and win.worker._pipe.segmenter.inner.name != inner.name, timeout=WAIT)
+    win.close()
+    assert json.loads((cfg / "settings.json").read_text())["battery_saver"] is True
+    win2 = make_window()
+    assert win2.controls.battery_saver.isChecked()
+    wait_running(qtbot, win2)
+    assert isinstance(win2.worker._pipe.segmenter, BatterySaver)
+    win2.controls.battery_saver.setChecked(False)
+    qtbot.waitUntil(lambda: not isinstance(win2.worker._pipe.segmenter, BatterySaver), timeout=WAIT)
+
+
 # -- settings --------------------------------------------------------------------------------------
 def test_settings_round_trip(tmp_path):
     from vbg_app.gui.settings import Settings, SettingsStore
@@ -438,7 +466,7 @@ def test_settings_round_trip(tmp_path):
     store = SettingsStore(tmp_path / "cfg")
     s = Settings(source="camera:1", camera_size="1280x720", camera_fps=30.0, background="color:#112233",
                  blur_strength=42, custom_colors=["#112233"], engine="mediapipe", provider="cpu",
-                 smoothing="none", refine=False, mirror=True, show_original=True)
+                 smoothing="none", refine=False, mirror=True, battery_saver=True, show_original=True)
     store.save(s)
     loaded, notice = store.load()
     assert notice == "" and loaded == s

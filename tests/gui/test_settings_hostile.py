@@ -30,7 +30,8 @@ DEFAULTS = Settings()
 # a valid file whose every value differs from the default, so a reset shows
 GOOD = dict(source="camera:1", camera_size="1280x720", camera_fps=30.0, background="color:#112233", blur_strength=42,
             custom_colors=["#112233", "#ABCDEF"], engine="connectnet", provider="cpu", model="/models/mine.onnx",
-            smoothing="ema", refine=False, mirror=True, show_original=True, window_geometry="01d9d0cb0003", version=1)
+            smoothing="ema", refine=False, mirror=True, battery_saver=True, show_original=True,
+            window_geometry="01d9d0cb0003", version=1)
 assert all(GOOD[n] != getattr(DEFAULTS, n) for n in NAMES if n != "engine")
 
 
@@ -90,7 +91,7 @@ def _background_ok(s) -> bool:
 
 def field_ok(name: str, value, s: Settings | None = None) -> bool:
     """``value`` is one the window and the engine can use for ``name`` (``s``: the other fields, for provider)."""
-    if name in ("refine", "mirror", "show_original"):
+    if name in ("refine", "mirror", "battery_saver", "show_original"):
         return isinstance(value, bool)
     if name == "blur_strength":
         return _number(value) and value == int(value) and 1 <= value <= 100
@@ -190,6 +191,7 @@ BAD_VALUES = [
     ("smoothing", "quantum", DEFAULT_SMOOTHING),
     ("refine", "yes", True),
     ("mirror", 1, False),
+    ("battery_saver", "on", False),
     ("show_original", None, False),
     ("window_geometry", "zz", ""),
     ("window_geometry", "abc", ""),

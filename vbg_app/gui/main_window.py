@@ -291,6 +291,8 @@ class MainWindow(QMainWindow):
         self.controls.smoothingChosen.connect(lambda v: self._change(smoothing=v) or self.worker.set_smoothing(v))
         self.controls.refineChosen.connect(lambda v: self._change(refine=v) or self.worker.set_refine(v))
         self.controls.mirrorChosen.connect(lambda v: self._change(mirror=v) or self.worker.set_mirror(v))
+        self.controls.batterySaverChosen.connect(
+            lambda v: self._change(battery_saver=v) or self.worker.set_battery_saver(v))
 
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)

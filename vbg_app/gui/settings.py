@@ -84,6 +84,7 @@ class Settings:
     smoothing: str = DEFAULT_SMOOTHING
     refine: bool = True
     mirror: bool = False
+    battery_saver: bool = False        # vbg run --battery-saver (vbg_app/saver.py)
     show_original: bool = False
     window_geometry: str = ""          # QWidget.saveGeometry() as hex
     version: int = SETTINGS_VERSION
@@ -98,7 +99,7 @@ class Settings:
         return PipelineConfig(source=self.source, background=self.background, sink="null", engine=self.engine,
                               model=self.model or None, provider=self.provider, size=size,
                               fps=float(self.camera_fps) or None, smoothing=self.smoothing, mirror=self.mirror,
-                              refine=self.refine)
+                              refine=self.refine, battery_saver=self.battery_saver)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -202,7 +203,7 @@ RULES = {
     "source": _source, "camera_size": _camera_size, "camera_fps": _camera_fps, "background": _background,
     "blur_strength": _blur_strength, "custom_colors": _custom_colors, "engine": _one_of(*ENGINES),
     "provider": _provider, "model": _model, "smoothing": _one_of(*SMOOTHING), "refine": _flag, "mirror": _flag,
-    "show_original": _flag, "window_geometry": _geometry,
+    "battery_saver": _flag, "show_original": _flag, "window_geometry": _geometry,
 }
 
 

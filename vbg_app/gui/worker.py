@@ -42,7 +42,7 @@ from vbg_app.errors import DeviceUnavailable, VbgError, describe, problem
 log = logging.getLogger(__name__)
 
 # commands whose later instance makes an earlier one pointless (the slider sends many "background")
-_COALESCE = {"background", "smoothing", "refine", "mirror", "vcam", "source", "engine"}
+_COALESCE = {"background", "smoothing", "refine", "mirror", "battery_saver", "vcam", "source", "engine"}
 VCAM_FAILURES_TO_DROP = 3  # a virtual camera refusing this many frames in a row is turned off (and can be retried)
 
 
@@ -138,6 +138,9 @@ class PipelineWorker(QObject):
 
     def set_refine(self, on: bool) -> None:
         self._post("refine", bool(on))
+
+    def set_battery_saver(self, on: bool) -> None:
+        self._post("battery_saver", on)
 
     def set_mirror(self, on: bool) -> None:
         self._post("mirror", bool(on))
@@ -328,6 +331,11 @@ class PipelineWorker(QObject):
         self.config.refine = on
         if self._pipe is not None:
             self._pipe.set_compositing(refine=on)
+
+    def _do_battery_saver(self, on: bool) -> None:
+        self.config.battery_saver = on  # an engine opened later gets it too (assembly.open_segmenter_for)
+        if self._pipe is not None:
+            self._pipe.set_battery_saver(on)
 
     def _do_mirror(self, on: bool) -> None:
         self.config.mirror = on
