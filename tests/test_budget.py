@@ -130,3 +130,26 @@ def test_paced_budget_refuses_an_impossible_pace(capsys):
     assert budget.main(["paced", "--fps", "0"]) == 2
     err = capsys.readouterr().err
     assert "--fps" in err and "Traceback" not in err
+
+
+def test_saver_budget_runs_each_mode_on_the_clip_and_counts_the_model_runs(tmp_path, capsys):
+    import cv2
+
+    model = make_model(tmp_path / "m.onnx", size_wh=(64, 36))
+    clip = tmp_path / "still.avi"
+    out = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30, (256, 144))
+    frame = np.full((144, 256, 3), 90, np.uint8)
+    frame[40:110, 90:160] = 200
+    for _ in range(14):  # a still scene: the saver runs the model on every 3rd frame
+        out.write(frame)
+    out.release()
+    r = budget.saver(str(clip), "connectnet", str(model), threads=1, rounds=2, warmup=2)
+    assert list(r) == list(budget.SAVER_MODES)
+    assert r["off"]["model_run_share"] is None and all(len(v["rounds"]) == 2 for v in r.values())
+    assert all(v["cpu_ms"] > 0 for v in r.values())
+    assert r["still only"]["model_run_share"] == r["still + carry"]["model_run_share"] == 4 / 12
+    assert budget.main(["saver", str(clip), "--model", str(model), "--rounds", "1", "--warmup", "2"]) == 0
+    assert "still + carry" in capsys.readouterr().out
+    assert budget.main(["saver", str(tmp_path / "none.avi")]) == 2
+    err = capsys.readouterr().err
+    assert "none.avi" in err and "Traceback" not in err

@@ -245,6 +245,83 @@ def paced(engine: str = "connectnet", model: str | None = None, threads: int | N
     return {m: {k: _med(v) for k, v in st.items()} for m, st in rows.items()}
 
 
+SAVER_MODES = ("off", "still only", "still + carry")
+
+
+class _HeldFrames:
+    """A source over frames held in memory (no decoding in the figures), from the first frame again on rewind()."""
+
+    fps, live = 30.0, False
+
+    def __init__(self, frames: list) -> None:
+        self.frames, self.i = frames, 0
+        self.size_wh = (frames[0].shape[1], frames[0].shape[0])
+
+    def read(self) -> np.ndarray:
+        frame = self.frames[self.i % len(self.frames)]
+        self.i += 1
+        return frame.copy()  # a new object per frame, as a camera gives
+
+    def rewind(self) -> None:
+        self.i = 0
+
+    def close(self) -> None:
+        pass
+
+
+def saver(video: str, engine: str = "connectnet", model: str | None = None, threads: int | None = 1,
+          rounds: int = 3, warmup: int = 10, limit: int = 400) -> dict:
+    """What the battery saver saves on a real clip: the default pipeline (``Pipeline.step()``, one thread) on the
+    first ``limit`` frames of ``video`` held in memory, with the saver off, on without the flow carry (``still
+    only``) and on (``still + carry``, vbg run's --battery-saver), the modes taking turns ``rounds`` times, each
+    from the clip's first frame with a fresh filter. Returns ``{mode: {"cpu_ms": median process CPU ms per frame,
+    "rounds": [...], "model_run_share": frames the model ran on / frames (None when off)}}``."""
+    from vbg_app.assembly import build_pipeline
+    from vbg_app.config import PipelineConfig
+    from vbg_app.engines import create_segmenter
+    from vbg_app.saver import BatterySaver
+
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    while cap.isOpened() and len(frames) < limit:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    if len(frames) <= warmup:
+        raise BadInput(f"{video}: {len(frames)} frames could be read, more than {warmup} are needed",
+                       "give a video file OpenCV can decode (e.g. .mp4 or .avi) with more frames than --warmup")
+    seg = create_segmenter(engine, model, "cpu", threads)
+    src = _HeldFrames(frames)
+    pipe = build_pipeline(PipelineConfig(engine=engine, background="blur", sink="null"), source=src, segmenter=seg)
+    segs = {"off": seg, "still only": BatterySaver(seg, carry=False), "still + carry": BatterySaver(seg)}
+    rows: dict[str, dict] = {m: {"rounds": [], "shares": []} for m in SAVER_MODES}
+    n = len(frames) - warmup
+    try:
+        for _ in range(rounds):
+            for mode in SAVER_MODES:
+                s = pipe.segmenter = segs[mode]
+                pipe.temporal.reset()
+                src.rewind()
+                if isinstance(s, BatterySaver):
+                    s.reset()
+                for _ in range(warmup):
+                    pipe.step()
+                runs0 = getattr(s, "inferences", 0)
+                c0 = time.process_time()
+                for _ in range(n):
+                    pipe.step()
+                rows[mode]["rounds"].append((time.process_time() - c0) * 1e3 / n)
+                if isinstance(s, BatterySaver):
+                    rows[mode]["shares"].append((s.inferences - runs0) / n)
+    finally:
+        pipe.segmenter = seg
+        pipe.close()
+    return {m: {"cpu_ms": _med(r["rounds"]), "rounds": r["rounds"],
+                "model_run_share": _med(r["shares"]) if r["shares"] else None} for m, r in rows.items()}
+
+
 def render_picture(path: str, frames: int = 60, size_wh=(1280, 720), engine: str = "connectnet",
                    model: str | None = None, background: str = "blur") -> None:
     """The app's output for the first ``frames`` demo frames (default settings, one thread: deterministic),
@@ -384,6 +461,26 @@ def _main(argv: list[str]) -> int:
         print(f"{'stage':<28}" + "".join(f"{m:>18}" for m in PACED_MODES))
         for k in res[PACED_MODES[0]]:
             print(f"{k:<28}" + "".join(f"{res[m][k]:>18.2f}" for m in PACED_MODES))
+        return 0
+    if argv[:1] == ["saver"]:  # python -m vbg_app.tools.budget saver VIDEO [--engine E] [--model M] [--rounds N]
+        pp = argparse.ArgumentParser(prog="python -m vbg_app.tools.budget saver")
+        pp.add_argument("video")
+        pp.add_argument("--engine", default="connectnet", choices=("connectnet", "mediapipe"))
+        pp.add_argument("--model")
+        pp.add_argument("--threads", type=int, default=1)
+        pp.add_argument("--rounds", type=int, default=3)
+        pp.add_argument("--warmup", type=int, default=10)
+        pp.add_argument("--limit", type=int, default=400, help="frames of the video to use (held in memory)")
+        a = pp.parse_args(argv[1:])
+        if a.rounds < 1 or a.warmup < 0 or a.limit < 2:
+            raise BadInput("--rounds, --warmup or --limit is out of range", "use at least 1 round and 2 frames")
+        res = saver(a.video, a.engine, a.model, a.threads, a.rounds, a.warmup, a.limit)
+        from vbg_app.procinfo import loadavg
+        print(f"{a.video}: CPU ms per frame of the default pipeline (one thread, frames held in memory), median of "
+              f"{a.rounds} rounds; load average {loadavg()}")
+        for m, r in res.items():
+            share = "" if r["model_run_share"] is None else f"   model ran on {100 * r['model_run_share']:.1f} %"
+            print(f"  {m:<16}{r['cpu_ms']:>8.2f}   rounds {' '.join(f'{x:.2f}' for x in r['rounds'])}{share}")
         return 0
     if argv[:1] == ["diff"]:  # python -m vbg_app.tools.budget diff BEFORE.npz AFTER.npz
         print(json.dumps(picture_diff(argv[1], argv[2])))
