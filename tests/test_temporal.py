@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from vbg_app.errors import BadInput
 from vbg_app.tools.stagebench import edge_lag, evaluate_filters, flicker, make_moving_square, run_filter
-from vbg_app.temporal import EmaFilter, FlowFilter, NoFilter, SteadyFilter, create_filter
+from vbg_app.temporal import EmaFilter, FlowFilter, NoFilter, SteadyFilter, _as_prob, create_filter, small_frame
 
 
 @pytest.fixture(scope="module")
@@ -318,7 +318,51 @@ class _ThreeRemaps:
         certain = (prob > 0.9) | (prob < 0.1)
         wnew[certain] = np.maximum(wnew[certain], np.float32(self.w_certain))
         wnew[~tracked] = 1.0
-        return warped, wnew
+        return warped, wnew, certain.astype(np.uint8) * 255
+
+
+class _NumpySteady(_ThreeRemaps, SteadyFilter):
+    """SteadyFilter as it was before #16's OpenCV rewrite of its element-wise steps: NumPy boolean masks, ``np.where``
+    and ``np.copyto(where=)``, on the NumPy fusion weights above with the flow carried in float (the reference)."""
+
+    exact_flow = True
+
+    def update(self, prob, frame_bgr):
+        prob = _as_prob(prob)
+        h, w = prob.shape
+        color, gray = small_frame(np.asarray(frame_bgr), (w, h))
+        blurred = cv2.blur(color, self.blur)
+        if self._prev_out is None or self._prev_out.shape != prob.shape or self._frame_shape != frame_bgr.shape:
+            return self._restart(prob, gray, blurred, frame_bgr.shape)
+        diff = cv2.absdiff(blurred, self._prev_blur)
+        c = cv2.split(diff)
+        still = cv2.max(cv2.max(c[0], c[1]), c[2]) < self.still_level
+        if still.size - np.count_nonzero(still) > self.cut_frac * still.size:
+            return self._restart(prob, gray, blurred, frame_bgr.shape)
+        self.last_cut = False
+        warped, wnew, _ = self._fuse_weights(prob, gray)
+        flip = ((prob > 0.9) | (prob < 0.1)) & (np.abs(prob - warped) > 0.5)
+        np.maximum(wnew, self.w_disagree, out=wnew, where=flip)
+        prev = self._prev_out
+        np.copyto(warped, prev, where=still)
+        np.copyto(wnew, np.where(prob >= prev, self.w_still, self.w_still_down), where=still)
+        out = warped + wnew * (prob - warped)
+        np.clip(out, 0.0, 1.0, out=out)
+        self._prev_gray, self._prev_blur, self._prev_out = gray, blurred, out
+        shown = cv2.morphologyEx(out, cv2.MORPH_OPEN, self._open_kernel)
+        np.copyto(shown, out, where=still)
+        return shown
+
+
+@pytest.mark.parametrize("model_wh, speed", [((398, 224), 3.0), ((256, 144), 6.0), ((120, 50), 2.0)])
+def test_the_opencv_fusion_is_the_numpy_fusion_bit_for_bit(model_wh, speed):
+    """#16: the steady filter's element-wise steps as OpenCV calls into reused planes (uint8 0/255 masks) give the
+    very masks the NumPy version gave (the same float32 operations in the same order)."""
+    ref, new = _NumpySteady(), SteadyFilter()
+    clip = make_moving_square(n_frames=24, model_wh=model_wh, speed=speed, seed=11)
+    for i, (p, frame) in enumerate(zip(clip.noisy, clip.frames)):
+        assert np.array_equal(new.update(p, frame), ref.update(p, frame)), f"{model_wh}, frame {i}"
+    assert not new.last_cut and ref.last_cut == new.last_cut
 
 
 @pytest.mark.parametrize("name", ["flow", "steady"])

@@ -233,10 +233,17 @@ class FlowFilter:
                                      else dis_finest_scale(self._dis_shape, self.coarse_scale))
         gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         self._grid = cv2.merge([gx, gy])  # (h, w, 2): each pixel's own (x, y); + flow = where it comes from
-        # _fuse_weights' scratch, reused frame after frame (nothing of it is returned or kept)
-        self._buf = {"src": np.empty((h, w, 2), np.float32), "gray_f": np.empty((h, w), np.float32),
+        # scratch for _fuse_weights and update, reused frame after frame (nothing of it is kept by the caller:
+        # update returns a new array). The element-wise steps are OpenCV calls into these planes (the same float32
+        # operations NumPy did, bit for bit; masks are uint8 0/255): about half the filter's NumPy time at 398x224
+        f32 = lambda: np.empty((h, w), np.float32)
+        u8 = lambda: np.empty((h, w), np.uint8)
+        self._buf = {"src": np.empty((h, w, 2), np.float32), "gray_f": f32(), "cur_f": f32(),
                      "stack": np.empty((h, w, 4), np.float32), "moved": np.empty((h, w, 4), np.float32),
-                     "warped": np.empty((h, w), np.float32), "photo": np.empty((h, w), np.float32)}
+                     "planes": [f32() for _ in range(4)], "flow": [f32(), f32()], "a": f32(), "b": f32(),
+                     "tmp": f32(), "wnew": f32(), "tracked": u8(), "m1": u8(), "m2": u8(), "certain": u8(),
+                     "dil": np.empty((h, w, 2), np.float32), "ero": np.empty((h, w, 2), np.float32)}
+        self._const: dict[float, np.ndarray] = {}
         self._prev_gray = gray
         self._prev_out = prob.copy()
         self._frame_shape = tuple(frame_shape)
@@ -245,9 +252,17 @@ class FlowFilter:
     def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return dis_flow(self._dis, a, b, self._dis_shape)
 
-    def _fuse_weights(self, prob: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Steps 1-5 of the class docstring: (the previous output carried to this frame, the new
-        prediction's weight per pixel)."""
+    def _plane(self, value: float) -> np.ndarray:
+        """A float32 plane of the mask's size filled with ``value`` (kept: cv2.copyTo's source for a constant)."""
+        plane = self._const.get(value)
+        if plane is None:
+            plane = self._const[value] = np.full(self._buf["a"].shape, value, np.float32)
+        return plane
+
+    def _fuse_weights(self, prob: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Steps 1-5 of the class docstring: (the previous output carried to this frame, the new prediction's
+        weight per pixel, where the new prediction is confident as a uint8 0/255 mask). The first two are the
+        filter's scratch planes, valid until the next call."""
         h, w = prob.shape
         prev_gray, prev_out = self._prev_gray, self._prev_out
 
@@ -262,31 +277,56 @@ class FlowFilter:
         np.copyto(buf["gray_f"], prev_gray)
         stack = cv2.merge([prev_out, flow_pc, buf["gray_f"]], dst=buf["stack"])
         moved = cv2.remap(stack, src, None, cv2.INTER_LINEAR, dst=buf["moved"], borderMode=cv2.BORDER_REPLICATE)
-        warped = cv2.extractChannel(moved, 0, dst=buf["warped"])
-        fx, fy = flow_cp[:, :, 0], flow_cp[:, :, 1]
-        err2 = np.square(fx + moved[:, :, 1]) + np.square(fy + moved[:, :, 2])
-        tracked = (err2 < self.consistency_px ** 2) & (cv2.inRange(src, (0, 0), (w - 1, h - 1)) > 0)
+        warped, bx, by, carried_gray = cv2.split(moved, buf["planes"])
+        fx, fy = cv2.split(flow_cp, buf["flow"])
+        a, b, tmp, wnew, tracked, m1 = buf["a"], buf["b"], buf["tmp"], buf["wnew"], buf["tracked"], buf["m1"]
+        # forward-backward check: (fx + bx)^2 + (fy + by)^2 < consistency^2, and the source inside the image
+        cv2.add(fx, bx, dst=a)
+        cv2.multiply(a, a, dst=a)
+        cv2.add(fy, by, dst=b)
+        cv2.multiply(b, b, dst=b)
+        cv2.add(a, b, dst=a)
+        cv2.compare(a, self.consistency_px ** 2, cv2.CMP_LT, dst=tracked)
+        cv2.bitwise_and(tracked, cv2.inRange(src, (0, 0), (w - 1, h - 1), dst=m1), dst=tracked)
         if self.photo_thresh > 0:
             # |gray - round(carried gray)| < t for whole levels  <=>  |gray - carried gray| < ceil(t) - 0.5
-            photo = np.subtract(moved[:, :, 3], gray, out=buf["photo"])
-            tracked &= np.abs(photo, out=photo) < math.ceil(self.photo_thresh) - 0.5
+            np.copyto(buf["cur_f"], gray)
+            cv2.absdiff(carried_gray, buf["cur_f"], dst=a)
+            cv2.bitwise_and(tracked, cv2.compare(a, math.ceil(self.photo_thresh) - 0.5, cv2.CMP_LT, dst=m1),
+                            dst=tracked)
 
-        moving = (np.square(fx) + np.square(fy)) >= self.static_px ** 2
-        wnew = np.where(moving, np.float32(self.w_moving), np.float32(self.w_static))
-        if self.w_boundary > 0:
-            spread = cv2.dilate(flow_cp, self._kernel) - cv2.erode(flow_cp, self._kernel)
-            boundary = (spread[:, :, 0] + spread[:, :, 1]) > self.boundary_px
-            wnew[boundary] = max(self.w_boundary, self.w_static)
+        cv2.multiply(fx, fx, dst=a)
+        cv2.multiply(fy, fy, dst=b)
+        cv2.add(a, b, dst=a)
+        np.copyto(wnew, self._plane(self.w_static))
+        cv2.copyTo(self._plane(self.w_moving), cv2.compare(a, self.static_px ** 2, cv2.CMP_GE, dst=m1), wnew)
+        if self.w_boundary > 0:  # the flow's spread over the window: dilate - erode, both channels summed
+            spread = cv2.subtract(cv2.dilate(flow_cp, self._kernel, dst=buf["dil"]),
+                                  cv2.erode(flow_cp, self._kernel, dst=buf["ero"]), dst=buf["dil"])
+            sx, sy = cv2.split(spread, [a, b])
+            cv2.add(sx, sy, dst=a)
+            cv2.copyTo(self._plane(max(self.w_boundary, self.w_static)),
+                       cv2.compare(a, self.boundary_px, cv2.CMP_GT, dst=m1), wnew)
         if self.still_thresh > 0:
-            still = cv2.blur(cv2.absdiff(gray, prev_gray), (5, 5)) < self.still_thresh
-            warped[still] = prev_out[still]
-            wnew[still] = self.w_static
-            tracked |= still
-        certain = (prob > 0.9) | (prob < 0.1)
-        wnew[certain] = np.maximum(wnew[certain], np.float32(self.w_certain))
-        wnew[~tracked] = 1.0
+            still = cv2.compare(cv2.blur(cv2.absdiff(gray, prev_gray), (5, 5)), self.still_thresh, cv2.CMP_LT,
+                                dst=m1)
+            cv2.copyTo(prev_out, still, warped)
+            cv2.copyTo(self._plane(self.w_static), still, wnew)
+            cv2.bitwise_or(tracked, still, dst=tracked)
+        certain = cv2.compare(prob, 0.9, cv2.CMP_GT, dst=buf["certain"])
+        cv2.bitwise_or(certain, cv2.compare(prob, 0.1, cv2.CMP_LT, dst=m1), dst=certain)
+        cv2.copyTo(np.maximum(wnew, np.float32(self.w_certain), out=tmp), certain, wnew)
+        cv2.copyTo(self._plane(1.0), cv2.bitwise_not(tracked, dst=m1), wnew)
 
-        return warped, wnew
+        return warped, wnew, certain
+
+    def _blend(self, prob: np.ndarray, warped: np.ndarray, wnew: np.ndarray) -> np.ndarray:
+        """``clip(warped + wnew * (prob - warped), 0, 1)`` as a new array."""
+        out = cv2.subtract(prob, warped)
+        cv2.multiply(wnew, out, dst=out)
+        cv2.add(warped, out, dst=out)
+        np.clip(out, 0.0, 1.0, out=out)
+        return out
 
     def update(self, prob: np.ndarray, frame_bgr: np.ndarray | None) -> np.ndarray:
         prob = _as_prob(prob)
@@ -299,9 +339,8 @@ class FlowFilter:
         if (self._prev_out is None or self._prev_out.shape != prob.shape
                 or self._frame_shape != frame_bgr.shape):
             return self._start(prob, gray, frame_bgr.shape)
-        warped, wnew = self._fuse_weights(prob, gray)
-        out = warped + wnew * (prob - warped)
-        np.clip(out, 0.0, 1.0, out=out)
+        warped, wnew, _ = self._fuse_weights(prob, gray)
+        out = self._blend(prob, warped, wnew)
         self._prev_gray = gray
         self._prev_out = out
         return out.copy()
@@ -386,24 +425,30 @@ class SteadyFilter(FlowFilter):
         if diff.ndim == 3:
             c = cv2.split(diff)
             diff = cv2.max(cv2.max(c[0], c[1]), c[2])
-        still = diff < self.still_level
-        if still.size - np.count_nonzero(still) > self.cut_frac * still.size:
+        still = cv2.compare(diff, self.still_level, cv2.CMP_LT)  # uint8 0/255
+        if still.size - cv2.countNonZero(still) > self.cut_frac * still.size:
             return self._restart(prob, gray, blurred, frame_bgr.shape)
         self.last_cut = False
 
-        warped, wnew = self._fuse_weights(prob, gray)
-        flip = ((prob > 0.9) | (prob < 0.1)) & (np.abs(prob - warped) > 0.5)
-        np.maximum(wnew, self.w_disagree, out=wnew, where=flip)
-        prev = self._prev_out
-        np.copyto(warped, prev, where=still)
-        np.copyto(wnew, np.where(prob >= prev, self.w_still, self.w_still_down), where=still)
-        out = warped + wnew * (prob - warped)
-        np.clip(out, 0.0, 1.0, out=out)
+        warped, wnew, certain = self._fuse_weights(prob, gray)
+        buf, prev = self._buf, self._prev_out
+        a, tmp, m1, m2 = buf["a"], buf["tmp"], buf["m1"], buf["m2"]
+        # confident now and over 0.5 from the carried past: the past is wrong (w_disagree)
+        flip = cv2.bitwise_and(certain, cv2.compare(cv2.absdiff(prob, warped, dst=a), 0.5, cv2.CMP_GT, dst=m1),
+                               dst=m1)
+        cv2.copyTo(np.maximum(wnew, self.w_disagree, out=tmp), flip, wnew)
+        # a still pixel keeps its own previous value; the new prediction gets w_still going up, w_still_down going down
+        cv2.copyTo(prev, still, warped)
+        up = cv2.compare(prob, prev, cv2.CMP_GE, dst=m1)
+        cv2.copyTo(self._plane(float(self.w_still)), cv2.bitwise_and(still, up, dst=m2), wnew)
+        cv2.copyTo(self._plane(float(self.w_still_down)), cv2.bitwise_and(still, cv2.bitwise_not(up, dst=m1), dst=m2),
+                   wnew)
+        out = self._blend(prob, warped, wnew)
         self._prev_gray, self._prev_blur, self._prev_out = gray, blurred, out
         if self._open_kernel is None:
             return out.copy()
         shown = cv2.morphologyEx(out, cv2.MORPH_OPEN, self._open_kernel)  # thin slivers where it moved go
-        np.copyto(shown, out, where=still)
+        cv2.copyTo(out, still, shown)
         return shown
 
 
