@@ -431,6 +431,32 @@ def test_smoothing_mirror_refine_apply_and_persist(qtbot, make_window, gui_dirs)
     assert win2.controls.mirror.isChecked() and not win2.controls.refine.isChecked()
 
 
+def test_every_control_row_shows_its_label_in_the_side_panel(qtbot, make_window):
+    """A long entry (the steady filter's title, a camera's full name) once pushed the "Smoothing" label to zero width:
+    the side panel is narrower than the combo box's longest text."""
+    from PySide6.QtWidgets import QFormLayout, QGroupBox
+
+    from PySide6.QtWidgets import QTabWidget
+
+    win = make_window()
+    win.resize(1280, 800)
+    win.controls.camera.addItem("A camera with a very long name indeed (/dev/video12, 1920x1080 MJPEG)", "camera:12")
+    tabs = [t for t in win.findChildren(QTabWidget) if t.indexOf(win.controls) >= 0][0]
+    tabs.setCurrentWidget(win.controls)  # a hidden tab is not laid out
+    qtbot.waitUntil(lambda: win.controls.isVisible(), timeout=WAIT)
+    qtbot.wait(100)
+    labels = []
+    for box in win.controls.findChildren(QGroupBox):
+        form = box.layout()
+        for row in range(form.rowCount()):
+            item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            if item is not None and item.widget() is not None:
+                labels.append(item.widget())
+    assert {lab.text() for lab in labels} >= {"Resolution", "Frame rate", "Engine", "Runs on", "Smoothing"}
+    for lab in labels:
+        assert lab.width() >= lab.sizeHint().width(), f"{lab.text()!r} is cut to {lab.width()} px"
+
+
 def test_battery_saver_applies_live_survives_an_engine_change_and_persists(qtbot, make_window, gui_dirs):
     from vbg_app.saver import BatterySaver
 

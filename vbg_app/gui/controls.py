@@ -45,6 +45,14 @@ def _video_path(spec) -> str:
     return parsed.path if isinstance(parsed, VideoSpec) else ""
 
 
+def _shrinkable(combo: QComboBox, chars: int = 14) -> None:
+    """Let ``combo`` be narrower than its longest entry (the text is cut, the list still shows it whole): a long
+    entry ("Steady (motion-aware, still background held)", a camera's full name) must not push the row's label out
+    of the side panel."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(chars)
+
+
 class _CameraScan(QObject):
     """Enumerates cameras off the GUI thread (probing devices can take a moment)."""
 
@@ -94,6 +102,7 @@ class ControlsPanel(QWidget):
         self.camera = QComboBox()
         self.camera.setObjectName("camera")
         self.camera.setToolTip("Where the picture comes from")
+        _shrinkable(self.camera)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Look for cameras again (after plugging one in)")
         self.refresh_button.clicked.connect(self.scan_cameras)
@@ -144,6 +153,7 @@ class ControlsPanel(QWidget):
         for s in SMOOTHING:
             self.smoothing.addItem(FILTER_TITLES[s], s)
         self.smoothing.setToolTip("Steadies the outline between frames (less flicker)")
+        _shrinkable(self.smoothing)
         self.refine = QCheckBox("Refine edges (hair, shoulders)")
         self.mirror = QCheckBox("Mirror the picture")
         self.mirror.setToolTip("Flip left and right, like a mirror. Others in the meeting see it flipped too.")
