@@ -8,8 +8,8 @@ The pipeline runs as fast as it can (not paced) on a looped video -- by default 
 portrait generated into a temporary folder, so the decoder is reopened at every loop as in a long call --
 into a NullSink, with the real segmenter, temporal filter and compositor. Every ``--change-every`` frames
 it does what a user clicking around does: stop, change the background (cycling blur, colours, every image
-in assets/backgrounds, none) and the smoothing (flow, ema, none), and run again (a new capture thread
-each time, like the GUI's worker).
+in assets/backgrounds, none) and the smoothing (flow, ema, none), switch the battery saver on or off (every
+other change), and run again (a new capture thread each time, like the GUI's worker).
 
 Reported, and checked (exit code 1 when a check fails):
 
@@ -118,7 +118,8 @@ def soak(frames: int, size_wh: tuple[int, int], change_every: int, video: str | 
             f"{'video' if video else 'generated clip'} {path.name} ({src.size_wh[0]}x{src.size_wh[1]}, looped)"
         log(f"soak: {frames} frames of {what} → {seg.name} on {seg.provider} "
             f"({getattr(seg, 'threads', '?') or 'all'} inference threads) → NullSink; background and "
-            f"smoothing change every {change_every} frames; warm-up {warmup_frames} frames")
+            f"smoothing change every {change_every} frames, the battery saver every other change; "
+            f"warm-up {warmup_frames} frames")
         meter = GapMeter()
         load_start = _loadavg()
         gc.collect()
@@ -145,6 +146,7 @@ def soak(frames: int, size_wh: tuple[int, int], change_every: int, video: str | 
                     changes += 1
                     pipe.set_background(cycle[changes % len(cycle)])
                     pipe.set_filter(SMOOTHINGS[changes % len(SMOOTHINGS)])
+                    pipe.set_battery_saver(changes % 4 in (1, 2))  # on for two changes, off for two
             wall = time.perf_counter() - t0
             gc.collect()
             rss_end = rss_mb()
