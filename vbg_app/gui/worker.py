@@ -140,7 +140,7 @@ class PipelineWorker(QObject):
         self._post("refine", bool(on))
 
     def set_battery_saver(self, on: bool) -> None:
-        self._post("battery_saver", on)
+        self._post("battery_saver", bool(on))
 
     def set_mirror(self, on: bool) -> None:
         self._post("mirror", bool(on))
