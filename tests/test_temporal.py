@@ -38,6 +38,8 @@ def test_every_filter_has_one_title_and_steady_is_the_default():
 
     assert tuple(FILTER_TITLES) == FILTER_NAMES and set(SMOOTHING) == set(FILTER_NAMES)
     assert len(set(FILTER_TITLES.values())) == len(FILTER_NAMES)  # no two read alike in the GUI
+    from vbg_app.temporal import FILTER_HINTS
+    assert tuple(FILTER_HINTS) == FILTER_NAMES and all(FILTER_HINTS.values())
     assert DEFAULT_SMOOTHING == "steady"
 
 

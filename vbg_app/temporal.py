@@ -32,7 +32,11 @@ from .specs import FILTERS
 
 FILTER_NAMES = FILTERS.names  # the one list: vbg_app.specs registers them; the default: config.DEFAULT_SMOOTHING
 FILTER_TITLES = {"none": "Off", "ema": "Light (average over time)", "flow": "Motion-aware (optical flow)",
-                 "steady": "Steady (motion-aware, still background held)"}  # what users read (the GUI)
+                 "steady": "Steady (recommended)"}  # what users read (the GUI); short: the side panel is narrow
+FILTER_HINTS = {"none": "The outline as the model sees each frame: quickest, flickers most",
+                "ema": "An average over the last frames: cheap, but the outline trails fast moves",
+                "flow": "Follows motion with optical flow: steady outline without trailing",
+                "steady": "Motion-aware, and holds a still background still: the least flicker (the default)"}
 DIS_MIN_SIDE = 12  # OpenCV's DIS flow refuses images under 12 px wide or high (measured, OpenCV 5.1)
 
 

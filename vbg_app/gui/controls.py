@@ -21,7 +21,7 @@ from vbg_app.config import SMOOTHING
 from vbg_app.engines import ENGINE_TITLES
 from vbg_app.errors import BadInput
 from vbg_app.imagefile import VIDEO_EXTS
-from vbg_app.temporal import FILTER_TITLES
+from vbg_app.temporal import FILTER_HINTS, FILTER_TITLES
 from vbg_app.specs import CameraSpec, DemoSpec, VideoSpec, parse_source
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def _video_path(spec) -> str:
 
 def _shrinkable(combo: QComboBox, chars: int = 14) -> None:
     """Let ``combo`` be narrower than its longest entry (the text is cut, the list still shows it whole): a long
-    entry ("Steady (motion-aware, still background held)", a camera's full name) must not push the row's label out
+    entry (a camera's full name, a longer smoothing title) must not push the row's label out
     of the side panel."""
     combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     combo.setMinimumContentsLength(chars)
@@ -152,6 +152,7 @@ class ControlsPanel(QWidget):
         self.smoothing.setObjectName("smoothing")
         for s in SMOOTHING:
             self.smoothing.addItem(FILTER_TITLES[s], s)
+            self.smoothing.setItemData(self.smoothing.count() - 1, FILTER_HINTS[s], Qt.ItemDataRole.ToolTipRole)
         self.smoothing.setToolTip("Steadies the outline between frames (less flicker)")
         _shrinkable(self.smoothing)
         self.refine = QCheckBox("Refine edges (hair, shoulders)")
