@@ -304,3 +304,16 @@ def test_the_notes_thread_split_is_the_pipelines():
     assert sorted(map(sorted, by_thread.values())) == sorted(map(sorted, THREADS))
     assert set(STAGES) == {s for t in THREADS for s in t}
     assert " and ".join("+".join(t) for t in THREADS) in NOTES
+
+
+def test_a_report_names_a_model_inside_the_current_folder_by_its_relative_path(tmp_path, monkeypatch):
+    """A report committed from a checkout must not carry the machine's folders (docs/bench_results.json)."""
+    from vbg_app.tools.bench_measure import report_path
+
+    (tmp_path / "models").mkdir()
+    model = tmp_path / "models" / "m.onnx"
+    model.write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    assert report_path(model) == "models/m.onnx" == report_path("models/m.onnx")
+    elsewhere = tmp_path.parent / "other.onnx"
+    assert report_path(elsewhere) == str(elsewhere.resolve())

@@ -129,6 +129,16 @@ def machine_info() -> dict:
     }
 
 
+def report_path(path) -> str:
+    """``path`` as a report shows it: relative to the current folder when it lies inside it (a report committed
+    from a checkout carries no machine's folders, e.g. ``models/connectnet.onnx``), absolute otherwise."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(p)
+
+
 # -- frames --------------------------------------------------------------------------------------------
 class _Resized:
     """A source whose frames are resized to ``size_wh`` (``--video`` with explicit ``--sizes``)."""
@@ -303,7 +313,7 @@ def measure_size(seg, spec: RunSpec, size_wh, opts: BenchOptions) -> dict:
     meta = getattr(seg, "meta", None)
     row["model_name"] = getattr(meta, "name", None) or spec.engine.kind
     if getattr(seg, "path", None) is not None:
-        row["model_path"] = str(seg.path)
+        row["model_path"] = report_path(seg.path)
     if pipeline["frames"] == 0:
         row.update(status="error", reason=f"no frame came through the pipeline ({pipeline['last_error'] or 'no error'})")
     elif row["provider_ran"] and spec.provider != row["provider_ran"]:
