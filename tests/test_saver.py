@@ -97,12 +97,9 @@ def _scene(dx=0, dy=0, visitor=False):
     return f, cv2.resize(m, MASK_WH, interpolation=cv2.INTER_AREA)
 
 
-class TruthSegmenter:
+class TruthSegmenter(CountingSegmenter):
     """Returns the scene's true mask (the test sets ``mask`` before each frame)."""
-    name, provider, fallback_reason = "truth", "cpu", ""
-
-    def __init__(self):
-        self.calls, self.mask = 0, None
+    name, mask = "truth", None
 
     def segment(self, frame):
         self.calls += 1

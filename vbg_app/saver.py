@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from vbg_app.errors import BadInput
-from vbg_app.temporal import dis_flow, dis_shape
+from vbg_app.temporal import dis_flow, dis_shape, pixel_grid
 
 THUMB_SIDE = 160
 DEFAULT_EVERY = 3
@@ -123,8 +123,7 @@ class BatterySaver:
     def _grid(self, h: int, w: int) -> np.ndarray:
         grid = self._grids.get((h, w))
         if grid is None:
-            gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-            grid = self._grids[(h, w)] = cv2.merge([gx, gy])
+            grid = self._grids[(h, w)] = pixel_grid(h, w)
         return grid
 
     def _carry(self, thumb: np.ndarray) -> np.ndarray | None:

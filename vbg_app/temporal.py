@@ -61,6 +61,12 @@ def dis_finest_scale(shape: tuple[int, int], coarse: int = 2) -> int:
     return 1 if min(shape) <= 64 else coarse
 
 
+def pixel_grid(h: int, w: int) -> np.ndarray:
+    """(h, w, 2) float32: each pixel's own (x, y); a flow added to it is a ``cv2.remap`` map."""
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.merge([gx, gy])
+
+
 def dis_flow(dis, a: np.ndarray, b: np.ndarray, shape: tuple[int, int] | None) -> np.ndarray:
     """DIS flow a -> b (``a(x) ~ b(x + flow(x))``) for two gray uint8 images of one size, run at ``shape``
     (:func:`dis_shape` of their size): as they are, padded to it, or zero flow when ``shape`` is None or
@@ -235,8 +241,7 @@ class FlowFilter:
         if self._dis_shape is not None:
             self._dis.setFinestScale(int(self.finest_scale) if self.finest_scale is not None
                                      else dis_finest_scale(self._dis_shape, self.coarse_scale))
-        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        self._grid = cv2.merge([gx, gy])  # (h, w, 2): each pixel's own (x, y); + flow = where it comes from
+        self._grid = pixel_grid(h, w)  # + flow = where each pixel comes from
         # scratch for _fuse_weights and update, reused frame after frame (nothing of it is kept by the caller:
         # update returns a new array). The element-wise steps are OpenCV calls into these planes (the same float32
         # operations NumPy did, bit for bit; masks are uint8 0/255): about half the filter's NumPy time at 398x224
